@@ -1,0 +1,204 @@
+"""A tiny threaded HTTP(S) server with routing, fault switches and request counters.
+
+Each stand-in is a :class:`Service`: a list of routes plus the switches a test flips to
+make it slow, throttled, failing or unreachable. Counters record every request by route
+name and tenant so a test can assert exactly which calls reached the stand-in.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+    def form(self) -> dict[str, str]:
+        pairs = urllib.parse.parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
+        return dict(pairs)
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        merged = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+        return cls(status, json.dumps(data).encode(), merged)
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass
+class Fault:
+    """What the next matching requests should suffer. ``count=None`` means until cleared."""
+
+    status: int | None = None
+    retry_after: int | None = None
+    latency: float = 0.0
+    drop: bool = False
+    count: int | None = None
+    route: str | None = None  # only requests to this route name, or all when None
+
+
+class Service:
+    """Routes plus faults and counters; ``serve`` puts it on a free loopback port."""
+
+    name = "service"
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self.counters: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.base_url = ""
+
+    # -- routing -------------------------------------------------------------------
+    def route(self, method: str, pattern: str, name: str, handler: Handler) -> None:
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+        self._routes.append((method, regex, name, handler))
+
+    def dispatch(self, request: Request) -> tuple[str, Response | None]:
+        allowed = False
+        for method, regex, name, handler in self._routes:
+            match = regex.match(request.path)
+            if not match:
+                continue
+            allowed = True
+            if method != request.method:
+                continue
+            request.params = match.groupdict()
+            tenant = request.params.get("tenant", "-")
+            self.counters[(name, tenant)] += 1
+            fault = self._take_fault(name)
+            if fault is not None:
+                if fault.latency:
+                    time.sleep(fault.latency)
+                if fault.drop:
+                    return name, None
+                if fault.status:
+                    return name, self.fault_response(fault)
+            return name, handler(request)
+        status = 405 if allowed else 404
+        return "-", Response.json({"error": {"code": "NotFound", "message": request.path}}, status)
+
+    def fault_response(self, fault: Fault) -> Response:
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+        return Response.json({"error": "temporarily_unavailable"}, fault.status or 503, headers)
+
+    # -- fault switches ------------------------------------------------------------
+    def inject(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self, route_name: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.route not in (None, route_name):
+                    continue
+                if fault.count is not None:
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    # -- counters ------------------------------------------------------------------
+    def calls(self, route_name: str, tenant: str | None = None) -> int:
+        with self._lock:
+            return sum(
+                n for (name, t), n in self.counters.items()
+                if name == route_name and tenant in (None, t)
+            )
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.counters.clear()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    service: Service
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # the stand-ins are quiet; tests read counters instead
+
+    def _handle(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = Request(
+            method=self.command,
+            path=url.path,
+            query=dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True)),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        try:
+            _, response = self.service.dispatch(request)
+        except Exception as exc:  # a bug in a stand-in must be loud, not a hang
+            response = Response.json({"error": "standin_bug", "detail": repr(exc)}, 500)
+        if response is None:  # a dropped connection
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        self.send_response(response.status)
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+
+class Server:
+    """A running service; ``stop`` frees the port."""
+
+    def __init__(self, service: Service, tls: ssl.SSLContext | None, port: int = 0) -> None:
+        handler = type("BoundHandler", (_Handler,), {"service": service})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._httpd.daemon_threads = True
+        if tls is not None:
+            # The handshake runs in the request thread, so one slow client cannot stall accept().
+            self._httpd.socket = tls.wrap_socket(
+                self._httpd.socket, server_side=True, do_handshake_on_connect=False
+            )
+        scheme = "https" if tls is not None else "http"
+        self.port = self._httpd.server_address[1]
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        service.base_url = self.url
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()

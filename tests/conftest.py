@@ -1,0 +1,55 @@
+"""Shared fixtures: one running stand-in stack per session, reset between tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from devstack.stack import DevStack
+
+# The machine may point requests at its own CA bundle; tests must trust only what they pass.
+for _name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+    os.environ.pop(_name, None)
+
+
+class Clock:
+    """A clock tests move instead of sleeping."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.offset = 0.0
+        self._time = time.time
+
+    def __call__(self) -> float:
+        return self._time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@pytest.fixture(scope="session")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="session")
+def _running_stack(clock: Clock) -> Iterator[DevStack]:
+    with DevStack(clock=clock) as stack:
+        yield stack
+
+
+@pytest.fixture
+def stack(_running_stack: DevStack, clock: Clock) -> Iterator[DevStack]:
+    """The shared stack with faults cleared and counters zeroed for this test."""
+    services = (_running_stack.entra, _running_stack.vault, _running_stack.identity, _running_stack.graph)
+    for service in services:
+        service.clear_faults()
+        service.reset_counters()
+    clock.offset = 0.0
+    yield _running_stack
+    for service in services:
+        service.clear_faults()
+    clock.offset = 0.0
