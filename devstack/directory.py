@@ -109,6 +109,8 @@ class App:
         return self.identifier_uris[0]
 
     def certificate_by_thumbprint(self, x5t: str | None, x5t256: str | None):
+        # MSAL keeps base64 padding on x5t#S256; Entra compares the decoded thumbprint.
+        x5t, x5t256 = (str(v).rstrip("=") if v else None for v in (x5t, x5t256))
         for cert in self.certificates:
             sha1, sha256 = thumbprints(cert)
             if x5t256 is not None and x5t256 == sha256:
