@@ -53,3 +53,47 @@ def stack(_running_stack: DevStack, clock: Clock) -> Iterator[DevStack]:
     for service in services:
         service.clear_faults()
     clock.offset = 0.0
+
+
+# -- the function app against the stack ------------------------------------------------
+
+_AZURE_IDENTITY_NOISE = (
+    "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_FEDERATED_TOKEN_FILE", "AZURE_USERNAME", "MSI_ENDPOINT", "MSI_SECRET",
+    "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT",
+)
+
+
+@pytest.fixture
+def app_settings(stack: DevStack, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The stack's settings in the environment, as the Functions host would provide them."""
+    for name in _AZURE_IDENTITY_NOISE:
+        monkeypatch.delenv(name, raising=False)
+    settings = stack.settings()
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    return settings
+
+
+class Sleeps(list):
+    """Records back-off waits instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def service(app_settings: dict[str, str], clock: Clock, sleeps: Sleeps):
+    """A fresh process-wide OboService (empty caches) built from the environment."""
+    from obo.config import Settings
+    from obo.service import OboService, reset_service
+
+    svc = OboService(Settings.from_env(), clock=clock, sleep=sleeps)
+    reset_service(svc)
+    yield svc
+    reset_service(None)

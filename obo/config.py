@@ -1,0 +1,141 @@
+"""One frozen settings object, read from app settings and validated once at start-up.
+
+The ``OBO_`` prefix keeps the app's own registration apart from azure-identity's
+``AZURE_CLIENT_ID``/``AZURE_TENANT_ID``, which mean the managed identity (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from obo.errors import ConfigurationError
+
+# Every setting the code reads; infra/ and local.settings.sample.json must use these names.
+SETTING_NAMES = (
+    "OBO_TENANT_ID",
+    "OBO_CLIENT_ID",
+    "OBO_AUTHORITY_HOST",
+    "OBO_ALLOWED_TENANTS",
+    "OBO_AUDIENCES",
+    "OBO_REQUIRED_SCOPES",
+    "OBO_KEY_VAULT_URL",
+    "OBO_CERTIFICATE_NAME",
+    "OBO_DOWNSTREAM_BASE_URL",
+    "OBO_DOWNSTREAM_SCOPES",
+    "OBO_CA_BUNDLE",
+)
+
+_SPLIT = re.compile(r"[\s,]+")
+_MULTI_TENANT = {"common", "organizations", "consumers"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    tenant_id: str
+    client_id: str
+    authority_host: str
+    allowed_tenants: frozenset[str] | None  # None means any tenant ("*")
+    audiences: frozenset[str]
+    required_scopes: frozenset[str]
+    key_vault_url: str
+    certificate_name: str
+    downstream_base_url: str
+    downstream_scopes: tuple[str, ...]
+    ca_bundle: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str = "") -> str:
+            return (env.get(name) or default).strip()
+
+        tenant_id = _guid("OBO_TENANT_ID", get("OBO_TENANT_ID"))
+        client_id = _guid("OBO_CLIENT_ID", get("OBO_CLIENT_ID"))
+        allowed_raw = get("OBO_ALLOWED_TENANTS", tenant_id)
+        allowed = (
+            None
+            if allowed_raw == "*"
+            else frozenset(_guid("OBO_ALLOWED_TENANTS", t) for t in _split(allowed_raw))
+        )
+        audiences = frozenset(_split(get("OBO_AUDIENCES"))) or frozenset(
+            {client_id, f"api://{client_id}"}
+        )
+        scopes = frozenset(_split(get("OBO_REQUIRED_SCOPES", "access_as_user")))
+        downstream_scopes = tuple(
+            _split(get("OBO_DOWNSTREAM_SCOPES", "https://graph.microsoft.com/User.Read"))
+        )
+        if not scopes:
+            raise _invalid("OBO_REQUIRED_SCOPES", "must name at least one delegated scope")
+        if not downstream_scopes:
+            raise _invalid("OBO_DOWNSTREAM_SCOPES", "must name at least one scope")
+        ca_bundle = get("OBO_CA_BUNDLE") or None
+        if ca_bundle and not Path(ca_bundle).is_file():
+            raise _invalid("OBO_CA_BUNDLE", f"file {ca_bundle!r} does not exist")
+        return cls(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            authority_host=_https_url(
+                "OBO_AUTHORITY_HOST", get("OBO_AUTHORITY_HOST", "https://login.microsoftonline.com")
+            ),
+            allowed_tenants=allowed,
+            audiences=audiences,
+            required_scopes=scopes,
+            key_vault_url=_https_url("OBO_KEY_VAULT_URL", get("OBO_KEY_VAULT_URL")),
+            certificate_name=_certificate_name(get("OBO_CERTIFICATE_NAME")),
+            downstream_base_url=_https_url(
+                "OBO_DOWNSTREAM_BASE_URL",
+                get("OBO_DOWNSTREAM_BASE_URL", "https://graph.microsoft.com/v1.0"),
+            ),
+            downstream_scopes=downstream_scopes,
+            ca_bundle=ca_bundle,
+        )
+
+    def tenant_allowed(self, tid: str) -> bool:
+        return self.allowed_tenants is None or tid in self.allowed_tenants
+
+    def authority(self, tid: str) -> str:
+        """The tenant-specific authority: never /common or /organizations (guests, multi-tenant)."""
+        if tid.lower() in _MULTI_TENANT:
+            raise ValueError("a tenant-specific authority is required")
+        return f"{self.authority_host}/{tid}"
+
+
+def _split(value: str) -> list[str]:
+    return [part for part in _SPLIT.split(value) if part]
+
+
+def _invalid(name: str, why: str) -> ConfigurationError:
+    return ConfigurationError("OBO1001", f"Setting {name} {why}.", setting=name)
+
+
+def _guid(name: str, value: str) -> str:
+    if not value:
+        raise _invalid(name, "is required")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise _invalid(name, f"must be a GUID, got {value[:40]!r}") from None
+
+
+def _https_url(name: str, value: str) -> str:
+    if not value:
+        raise _invalid(name, "is required")
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        raise _invalid(name, f"must be an https:// URL without query, got {value[:80]!r}")
+    return value.rstrip("/")
+
+
+def _certificate_name(value: str) -> str:
+    if not value:
+        raise _invalid("OBO_CERTIFICATE_NAME", "is required")
+    if not re.fullmatch(r"[0-9A-Za-z-]{1,127}", value):
+        raise _invalid("OBO_CERTIFICATE_NAME", "may hold only letters, digits and dashes")
+    return value

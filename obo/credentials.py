@@ -1,0 +1,180 @@
+"""API 1's certificate from Key Vault, read with a managed identity, as MSAL's credential.
+
+The certificates client gives the public part and version; the secret of the same name
+holds the private key (PEM or PKCS#12), as Key Vault documents for certificates. Loaded
+once per process, re-read when a newer version may exist or Entra stops accepting ours.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from obo.config import Settings
+from obo.errors import DependencyFailed, DependencyTimeout, DependencyUnavailable, OboError
+
+VERSION_CHECK_INTERVAL = 3600.0  # look for a newer certificate version at most hourly
+KEY_VAULT_RETRY_AFTER = 10
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    version: str
+    private_key_pem: str
+    certificate_pem: str
+    x5t_sha256: str  # base64url, as it appears in the assertion header
+
+    def msal_credential(self) -> dict[str, str]:
+        """With ``public_certificate`` MSAL sends ``x5c`` (subject name + issuer auth)."""
+        return {"private_key": self.private_key_pem, "public_certificate": self.certificate_pem}
+
+    def __repr__(self) -> str:  # never print the key
+        return f"ClientCertificate(version={self.version!r}, x5t#S256={self.x5t_sha256!r})"
+
+
+def parse_certificate(version: str, secret_value: str, content_type: str | None) -> ClientCertificate:
+    """The private key and leaf certificate from a Key Vault secret (PEM or PKCS#12)."""
+    if content_type == "application/x-pkcs12":
+        key, cert, _ = pkcs12.load_key_and_certificates(base64.b64decode(secret_value), None)
+    else:
+        data = secret_value.encode()
+        key = serialization.load_pem_private_key(data, password=None)
+        certs = x509.load_pem_x509_certificates(data)
+        cert = next(
+            (c for c in certs if c.public_key().public_numbers() == key.public_key().public_numbers()),  # type: ignore[union-attr]
+            None,
+        )
+    if key is None or cert is None:
+        raise ValueError("the secret holds no private key with its certificate")
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return ClientCertificate(
+        version=version,
+        private_key_pem=key_pem,
+        certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+        x5t_sha256=base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("="),
+    )
+
+
+class CertificateSource:
+    """The current certificate; thread-safe, one Key Vault load at a time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        credential_factory: Callable[[], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._credential_factory = credential_factory or _default_credential
+        self._clock = clock
+        self._current: ClientCertificate | None = None
+        self._checked_at = float("-inf")
+        self._lock = threading.Lock()
+        self._clients: tuple[Any, Any] | None = None
+
+    def current(self) -> ClientCertificate:
+        cert = self._current
+        if cert is not None and self._clock() - self._checked_at < VERSION_CHECK_INTERVAL:
+            return cert
+        with self._lock:
+            if self._current is None or self._clock() - self._checked_at >= VERSION_CHECK_INTERVAL:
+                self._current = self._load()
+                self._checked_at = self._clock()
+            return self._current
+
+    def reload(self, rejected_version: str) -> ClientCertificate:
+        """Entra refused ``rejected_version``: read the latest (once, however many ask)."""
+        with self._lock:
+            if self._current is None or self._current.version == rejected_version:
+                self._current = self._load()
+                self._checked_at = self._clock()
+            return self._current
+
+    def _load(self) -> ClientCertificate:
+        from azure.core.exceptions import (
+            ClientAuthenticationError,
+            HttpResponseError,
+            ResourceNotFoundError,
+            ServiceRequestError,
+            ServiceResponseError,
+            ServiceResponseTimeoutError,
+        )
+
+        certificates, secrets = self._key_vault_clients()
+        name = self._settings.certificate_name
+        where = f"certificate '{name}' in {self._settings.key_vault_url}"
+        try:
+            properties = certificates.get_certificate(name)
+            secret = secrets.get_secret(name, properties.properties.version)
+            return parse_certificate(str(properties.properties.version), secret.value, secret.properties.content_type)
+        except ServiceResponseTimeoutError as exc:
+            raise DependencyTimeout("OBO4005", f"Key Vault timed out reading the {where}.") from exc
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise DependencyUnavailable(
+                "OBO4001", f"Key Vault is unreachable ({where}).", retry_after=KEY_VAULT_RETRY_AFTER
+            ) from exc
+        except ResourceNotFoundError as exc:
+            raise DependencyFailed("OBO4003", f"Key Vault has no {where}.") from exc
+        except ClientAuthenticationError as exc:
+            raise DependencyUnavailable(
+                "OBO4004",
+                "No managed identity token for Key Vault (check IDENTITY_ENDPOINT / AZURE_CLIENT_ID "
+                "in Azure, or 'az login' locally).",
+                retry_after=KEY_VAULT_RETRY_AFTER,
+            ) from exc
+        except HttpResponseError as exc:
+            status = exc.status_code or 0
+            if status == 429 or status >= 500:
+                raise DependencyUnavailable(
+                    "OBO4001", f"Key Vault answered {status} reading the {where}.",
+                    retry_after=KEY_VAULT_RETRY_AFTER,
+                ) from exc
+            raise DependencyFailed(
+                "OBO4002",
+                f"Key Vault refused to read the {where} ({status}). Grant the Function App's "
+                "identity 'Key Vault Certificate User' and 'Key Vault Secrets User' on the vault.",
+            ) from exc
+        except (ValueError, TypeError) as exc:
+            raise DependencyFailed("OBO4006", f"The {where} holds no usable private key.") from exc
+        except OboError:
+            raise
+
+    def _key_vault_clients(self) -> tuple[Any, Any]:
+        if self._clients is None:
+            from azure.keyvault.certificates import CertificateClient
+            from azure.keyvault.secrets import SecretClient
+
+            credential = self._credential_factory()
+            options: dict[str, Any] = {
+                "retry_total": 2,
+                "retry_backoff_factor": 0.2,
+                "connection_timeout": 3,
+                "read_timeout": 10,
+            }
+            if self._settings.ca_bundle:
+                options["connection_verify"] = self._settings.ca_bundle
+            url = self._settings.key_vault_url
+            self._clients = (
+                CertificateClient(url, credential, **options),
+                SecretClient(url, credential, **options),
+            )
+        return self._clients
+
+
+def _default_credential() -> Any:
+    from azure.identity import DefaultAzureCredential
+
+    # Managed identity in Azure, developer sign-in (Azure CLI, VS Code) locally.
+    return DefaultAzureCredential(exclude_interactive_browser_credential=True)

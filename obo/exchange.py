@@ -1,0 +1,270 @@
+"""The On-Behalf-Of exchange: one MSAL client per tenant authority, results cached per user.
+
+- The authority is ``{host}/{tid}`` from the validated token, never ``/common``: a guest's
+  token is issued by the resource tenant, and only that tenant can exchange it.
+- MSAL's throttle memory is keyed by URL, client and scope, not by user. The HTTP client
+  handed to MSAL raises on 429/5xx instead of returning them, so MSAL never records one
+  user's throttling and replays it to another; each caller gets its own 503.
+- Results are cached under a hash of (token, tenant, scopes, claims); concurrent misses for
+  the same key share one call to Entra.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msal
+import requests
+
+from obo.aadsts import describe
+from obo.cache import ExpiringLru, SingleFlight
+from obo.config import Settings
+from obo.credentials import CertificateSource, ClientCertificate
+from obo.errors import (
+    ClaimsChallenge,
+    DependencyFailed,
+    DependencyTimeout,
+    DependencyUnavailable,
+    Forbidden,
+)
+from obo.validation import Caller
+
+log = logging.getLogger("obo.exchange")
+
+REFRESH_MARGIN = 300.0  # stop serving a cached token this many seconds before it expires
+MAX_CACHED_USERS = 200_000
+# invalid_client answers that mean "your certificate is not (or no longer) accepted"
+CERTIFICATE_REJECTED = frozenset({700027, 700024, 7000214, 1000502, 700021})
+
+
+@dataclass(frozen=True)
+class OboToken:
+    access_token: str
+    expires_at: float
+
+    def __repr__(self) -> str:
+        return f"OboToken(expires_at={self.expires_at})"
+
+
+class EntraUnavailable(Exception):
+    def __init__(self, status: int, retry_after: int, body: dict[str, Any]) -> None:
+        super().__init__(f"Entra answered {status}")
+        self.status, self.retry_after, self.body = status, retry_after, body
+
+
+class _EntraHttpClient:
+    """MSAL's ``http_client``: the shared session, but 429/5xx become exceptions (see above)."""
+
+    def __init__(self, session: requests.Session) -> None:
+        self._session = session
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self._checked(self._session.post(url, **kwargs))
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self._checked(self._session.get(url, **kwargs))
+
+    def close(self) -> None:  # the session outlives any one MSAL client
+        pass
+
+    @staticmethod
+    def _checked(response: Any) -> Any:
+        if response.status_code == 429 or response.status_code >= 500:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            raise EntraUnavailable(response.status_code, _retry_after(response.headers), body)
+        return response
+
+
+class _NoTokenCache(msal.TokenCache):  # type: ignore[misc]
+    """Nothing kept in MSAL: OBO results (and refresh tokens) would only pile up there."""
+
+    def add(self, event: dict[str, Any], now: Any = None) -> None:
+        return None
+
+
+class Exchanger:
+    def __init__(
+        self,
+        settings: Settings,
+        certificates: CertificateSource,
+        session: requests.Session,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._certificates = certificates
+        self._http = _EntraHttpClient(session)
+        self._clock = clock
+        self._apps: dict[tuple[str, str], msal.ConfidentialClientApplication] = {}
+        self._apps_lock = threading.Lock()
+        self._discovery_cache: dict[Any, Any] = {}
+        self._cache: ExpiringLru[OboToken] = ExpiringLru(MAX_CACHED_USERS, clock)
+        self._flight: SingleFlight[OboToken] = SingleFlight()
+        self.scopes = list(settings.downstream_scopes)
+
+    def token_for(self, caller: Caller, assertion: str, claims: str | None = None) -> OboToken:
+        key = _cache_key(assertion, caller.tid, self.scopes, claims)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        return self._flight.run(key, lambda: self._exchange_and_cache(key, caller, assertion, claims))
+
+    def forget(self, caller: Caller, assertion: str, claims: str | None = None) -> None:
+        """Drop a cached token the downstream API refused (CAE); the next call re-exchanges."""
+        self._cache.discard(_cache_key(assertion, caller.tid, self.scopes, claims))
+
+    def _exchange_and_cache(
+        self, key: bytes, caller: Caller, assertion: str, claims: str | None
+    ) -> OboToken:
+        cached = self._cache.get(key)  # a leader that finished just before us
+        if cached is not None:
+            return cached
+        token = self._exchange(caller, assertion, claims)
+        # never beyond the incoming token's own life: the user's session bounds ours
+        usable_until = min(token.expires_at, caller.expires_at) - REFRESH_MARGIN
+        if usable_until > self._clock():
+            self._cache.put(key, token, usable_until)
+        return token
+
+    def _exchange(self, caller: Caller, assertion: str, claims: str | None) -> OboToken:
+        certificate = self._certificates.current()
+        result = self._acquire(certificate, caller, assertion, claims)
+        if _certificate_rejected(result):
+            log.warning(
+                "Entra no longer accepts certificate version %s (%s); reloading from Key Vault",
+                certificate.version, _codes(result),
+            )
+            certificate = self._certificates.reload(certificate.version)
+            result = self._acquire(certificate, caller, assertion, claims)
+        if "access_token" in result:
+            expires_in = float(result.get("expires_in", 0) or 0)
+            return OboToken(str(result["access_token"]), self._clock() + expires_in)
+        raise _map_error(result, self.scopes)
+
+    def _acquire(
+        self, certificate: ClientCertificate, caller: Caller, assertion: str, claims: str | None
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            app = self._app(caller.tid, certificate)
+            result: dict[str, Any] = app.acquire_token_on_behalf_of(
+                assertion, self.scopes, claims_challenge=claims
+            )
+        except EntraUnavailable as exc:
+            raise DependencyUnavailable(
+                "OBO5001",
+                f"Entra ID answered {exc.status} to the token exchange; try again later.",
+                retry_after=exc.retry_after,
+                **_ids(exc.body),
+            ) from exc
+        except requests.Timeout as exc:
+            raise DependencyTimeout("OBO5005", "Entra ID did not answer the token exchange in time.") from exc
+        except (requests.ConnectionError, ValueError) as exc:
+            # MSAL raises ValueError when tenant discovery fails (Entra unreachable or refusing)
+            raise DependencyUnavailable(
+                "OBO5002", "Entra ID is unreachable for the token exchange.", retry_after=5
+            ) from exc
+        log.info(
+            "obo exchange",
+            extra={"obo": {
+                "authority": self._settings.authority(caller.tid),
+                "client_id": self._settings.client_id, "scopes": self.scopes,
+                "tid": caller.tid, "oid": caller.oid, "aud": caller.audience,
+                "azp": caller.client_app, "ver": caller.version,
+                "outcome": "ok" if "access_token" in result else result.get("error"),
+                "aadsts": _codes(result), **_ids(result),
+                "certificate_version": certificate.version,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            }},
+        )
+        return result
+
+    def _app(self, tid: str, certificate: ClientCertificate) -> msal.ConfidentialClientApplication:
+        key = (tid, certificate.version)
+        app = self._apps.get(key)
+        if app is not None:
+            return app
+        with self._apps_lock:
+            app = self._apps.get(key)
+            if app is None:
+                # clients for an older certificate version are dropped with it
+                self._apps = {k: v for k, v in self._apps.items() if k[1] == certificate.version}
+                app = msal.ConfidentialClientApplication(
+                    self._settings.client_id,
+                    authority=self._settings.authority(tid),
+                    client_credential=certificate.msal_credential(),
+                    http_client=self._http,
+                    http_cache=self._discovery_cache,
+                    token_cache=_NoTokenCache(),
+                    instance_discovery=_is_public_cloud(self._settings.authority_host),
+                )
+                self._apps[key] = app
+            return app
+
+
+def _cache_key(assertion: str, tid: str, scopes: list[str], claims: str | None) -> bytes:
+    material = json.dumps([assertion, tid, sorted(scopes), claims or ""]).encode()
+    return hashlib.sha256(material).digest()
+
+
+def _is_public_cloud(host: str) -> bool:
+    return host.rstrip("/") in ("https://login.microsoftonline.com", "https://login.windows.net")
+
+
+def _codes(result: dict[str, Any]) -> list[int]:
+    codes = result.get("error_codes") or []
+    return [int(c) for c in codes if isinstance(c, int | str) and str(c).isdigit()]
+
+
+def _ids(body: dict[str, Any]) -> dict[str, str]:
+    return {k: str(body[k]) for k in ("correlation_id", "trace_id") if body.get(k)}
+
+
+def _certificate_rejected(result: dict[str, Any]) -> bool:
+    return result.get("error") == "invalid_client" and bool(
+        CERTIFICATE_REJECTED.intersection(_codes(result))
+    )
+
+
+def _retry_after(headers: Any) -> int:
+    try:
+        return max(1, min(int(headers.get("Retry-After", "5")), 300))
+    except ValueError:
+        return 5
+
+
+def _map_error(result: dict[str, Any], scopes: list[str]) -> Exception:
+    """Entra's error answer as the API's error (the AADSTS code passed through)."""
+    codes = _codes(result)
+    code = f"AADSTS{codes[0]}" if codes else str(result.get("error", "unknown"))
+    ids = _ids(result)
+    known = describe(codes[0]) if codes else None
+    summary = known.meaning if known else "Entra ID refused the token exchange."
+    fix = known.fix if known else None
+    if result.get("claims") or result.get("error") == "interaction_required":
+        return ClaimsChallenge(
+            code,
+            f"{summary} The client must acquire a new token with the claims challenge and retry.",
+            claims=str(result.get("claims") or ""),
+            suberror=result.get("suberror"),
+            **ids,
+        )
+    if 65001 in codes:
+        return Forbidden(
+            code,
+            "An administrator must grant consent for this API to call the downstream API with "
+            f"the scopes {' '.join(scopes)} in the user's tenant (admin consent), then retry.",
+            scopes=scopes,
+            fix=fix,
+            **ids,
+        )
+    return DependencyFailed(code, summary, fix=fix, error=result.get("error"), **ids)

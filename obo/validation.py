@@ -1,0 +1,223 @@
+"""Validate the caller's access token in a fixed order, before anything reaches Entra.
+
+1. decode the compact JWT (no trust yet) and refuse what can never be exchanged On-Behalf-Of,
+   with the reason Entra would give: B2C, ID tokens, app-only tokens, other audiences;
+2. the tenant (``tid``) must be allowed, so unknown tenants cause no key fetches;
+3. the signature with the tenant's published key, algorithm pinned to RS256 (no ``none``,
+   no HMAC, never a key from the token's own ``jwk``/``jku``/``x5u`` header);
+4. issuer per tenant (v1 ``https://sts.windows.net/{tid}/``, v2 ``{host}/{tid}/v2.0``),
+   audience, ``exp``/``nbf`` with a small leeway; 5. only then the delegated scope.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from obo.config import Settings
+from obo.errors import InsufficientScope, Unauthorized
+from obo.jwks import KeySource, UnknownKey
+
+LEEWAY = 60  # seconds of clock skew tolerated on exp/nbf
+GRAPH_AUDIENCES = frozenset({"https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What the API knows about the user once the token is validated (never the token)."""
+
+    tid: str
+    oid: str
+    scopes: frozenset[str]
+    audience: str
+    client_app: str  # azp (v2) or appid (v1)
+    version: str
+    expires_at: float
+    guest: bool
+    name: str = ""
+    username: str = ""
+
+
+class TokenValidator:
+    def __init__(
+        self, settings: Settings, keys: KeySource, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._settings = settings
+        self._keys = keys
+        self._clock = clock
+
+    def validate(self, token: str) -> Caller:
+        header, claims = _peek(token)
+        self._refuse_unexchangeable(header, claims)
+        tid = _tenant(claims)
+        if not self._settings.tenant_allowed(tid):
+            raise Unauthorized(
+                "OBO3006",
+                f"Users of tenant {tid} may not call this API (not in OBO_ALLOWED_TENANTS).",
+                tid=tid,
+            )
+        claims = self._verify_signature(token, header, tid)
+        self._check_issuer(claims, tid)
+        self._check_lifetime(claims)
+        return self._authorize(claims, tid)
+
+    # -- 1. what can never be exchanged -----------------------------------------------
+    def _refuse_unexchangeable(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> None:
+        iss = str(claims.get("iss", ""))
+        if ".b2clogin.com/" in iss or "tfp" in claims or str(claims.get("acr", "")).lower().startswith("b2c_"):
+            raise Unauthorized(
+                "OBO3012",
+                "This token comes from Azure AD B2C, which does not support the On-Behalf-Of "
+                "flow. Call the downstream API from the client with its own token, or use an "
+                "Entra ID (workforce) tenant for this API.",
+            )
+        aud = claims.get("aud")
+        expected = " or ".join(sorted(self._settings.audiences))
+        if "nonce" in header or aud in GRAPH_AUDIENCES:
+            raise Unauthorized(
+                "OBO3013",
+                f"This is an access token for Microsoft Graph (aud '{aud}'); this API needs a "
+                f"token whose audience is {expected}. Request the scope "
+                f"api://{self._settings.client_id}/access_as_user. Entra would refuse the "
+                "exchange (AADSTS500131; Graph tokens also fail signature checks, AADSTS50013).",
+                aadsts="AADSTS500131",
+            )
+        has_scp, has_roles = "scp" in claims, "roles" in claims
+        if not has_scp and not has_roles and claims.get("idtyp") != "app" and (
+            "nonce" in claims or "at_hash" in claims or aud not in self._settings.audiences
+        ):
+            raise Unauthorized(
+                "OBO3010",
+                "This is an ID token. Send the access token for this API (scope "
+                f"api://{self._settings.client_id}/access_as_user), not the ID token: an ID "
+                "token proves a sign-in to the client app and cannot be exchanged.",
+            )
+        if claims.get("idtyp") == "app" or (has_roles and not has_scp):
+            raise Unauthorized(
+                "OBO3011",
+                "This is an app-only token (no 'scp'; client credentials or managed identity). "
+                "The On-Behalf-Of flow needs a delegated token from a signed-in user.",
+            )
+        if aud not in self._settings.audiences:
+            raise Unauthorized(
+                "OBO3007",
+                f"The token's audience is '{aud}', but this API expects {expected}. Entra "
+                "would answer AADSTS500131 (assertion audience does not match the client app). "
+                "Request a token for this API's scope, not for another app.",
+                aadsts="AADSTS500131",
+            )
+
+    # -- 3. signature -------------------------------------------------------------------
+    def _verify_signature(self, token: str, header: Mapping[str, Any], tid: str) -> dict[str, Any]:
+        if header.get("alg") != "RS256":
+            raise Unauthorized(
+                "OBO3002", f"Token algorithm '{header.get('alg')}' is not accepted; Entra signs RS256."
+            )
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("OBO3003", "The token names no signing key (kid).")
+        try:
+            key = self._keys.key(tid, kid)
+        except UnknownKey:
+            raise Unauthorized(
+                "OBO3003", "The token is signed with a key its tenant does not publish."
+            ) from None
+        try:
+            return jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=list(self._settings.audiences),
+                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                         "require": ["exp", "iss", "aud", "tid"]},
+            )
+        except jwt.InvalidSignatureError:
+            raise Unauthorized("OBO3004", "The token's signature is not valid.") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthorized("OBO3007", "The token's audience is not this API.") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("OBO3001", f"The token is not a valid JWT ({type(exc).__name__}).") from None
+
+    # -- 4. issuer, lifetime ------------------------------------------------------------
+    def _check_issuer(self, claims: Mapping[str, Any], tid: str) -> None:
+        version = str(claims.get("ver", "1.0"))
+        expected = (
+            f"{self._settings.authority_host}/{tid}/v2.0"
+            if version == "2.0"
+            else f"https://sts.windows.net/{tid}/"
+        )
+        if claims.get("iss") != expected:
+            raise Unauthorized(
+                "OBO3005",
+                f"The token's issuer is not tenant {tid}'s (expected '{expected}' for a "
+                f"v{version} token).",
+            )
+
+    def _check_lifetime(self, claims: Mapping[str, Any]) -> None:
+        now = self._clock()
+        try:
+            exp = float(claims["exp"])
+            nbf = float(claims.get("nbf", 0))
+        except (TypeError, ValueError):
+            raise Unauthorized("OBO3001", "The token's exp/nbf claims are not numbers.") from None
+        if exp + LEEWAY < now:
+            raise Unauthorized(
+                "OBO3008",
+                "The token has expired; the client should acquire a new one (Entra would answer "
+                "AADSTS500133).",
+                aadsts="AADSTS500133",
+            )
+        if nbf - LEEWAY > now:
+            raise Unauthorized("OBO3009", "The token is not valid yet (nbf is in the future).")
+
+    # -- 5. scope -----------------------------------------------------------------------
+    def _authorize(self, claims: Mapping[str, Any], tid: str) -> Caller:
+        oid = claims.get("oid")
+        if not isinstance(oid, str) or not oid:
+            raise Unauthorized("OBO3015", "The token carries no user object id (oid).")
+        scopes = frozenset(str(claims.get("scp", "")).split())
+        required = self._settings.required_scopes
+        if not scopes & required:
+            wanted = tuple(sorted(required))
+            raise InsufficientScope(
+                "OBO3014",
+                f"The token lacks the delegated scope {' or '.join(wanted)} that this API requires.",
+                wanted,
+            )
+        return Caller(
+            tid=tid,
+            oid=oid,
+            scopes=scopes,
+            audience=str(claims["aud"]),
+            client_app=str(claims.get("azp") or claims.get("appid") or ""),
+            version=str(claims.get("ver", "1.0")),
+            expires_at=float(claims["exp"]),
+            guest="idp" in claims or claims.get("acct") == 1,
+            name=str(claims.get("name", "")),
+            username=str(claims.get("preferred_username") or claims.get("upn") or ""),
+        )
+
+
+def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims without trusting them: only to refuse early with a precise reason."""
+    if token.count(".") != 2:
+        raise Unauthorized("OBO3001", "The bearer token is not a JWT (three dot-separated parts).")
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise Unauthorized("OBO3001", "The bearer token is not a well-formed JWT.") from None
+    return header, claims
+
+
+def _tenant(claims: Mapping[str, Any]) -> str:
+    tid = claims.get("tid")
+    try:
+        return str(uuid.UUID(str(tid)))
+    except ValueError:
+        raise Unauthorized("OBO3015", "The token carries no valid tenant id (tid).") from None

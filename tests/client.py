@@ -1,0 +1,53 @@
+"""Calls the real function handlers with real ``azure.functions.HttpRequest`` objects."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import azure.functions as func
+
+import function_app
+
+
+HANDLERS = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def www_authenticate(self) -> str:
+        return self.headers.get("WWW-Authenticate", "")
+
+
+def call(
+    route: str,
+    token: str | None = None,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    body: bytes = b"",
+) -> Reply:
+    sent = dict(headers or {})
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    route_params: dict[str, str] = {}
+    name = route
+    if route.startswith("downstream/"):
+        name = "downstream"
+        route_params["path"] = route.removeprefix("downstream/")
+    request = func.HttpRequest(
+        method, f"http://localhost:7071/api/{route}", headers=sent, params=query or {},
+        route_params=route_params, body=body,
+    )
+    response = HANDLERS[name](request)
+    return Reply(response.status_code, dict(response.headers), response.get_body())
