@@ -1,0 +1,266 @@
+// API 1's Function App on the Flex Consumption plan (Linux), running as a user-assigned managed
+// identity. No shared keys or secrets: host storage, the deployment package, Application Insights
+// and Key Vault are all reached with that identity.
+//
+// The app settings below are the contract with the code (obo/config.py SETTING_NAMES and
+// docs/configuration): tests/test_infra.py fails if a name here and in the code drift apart.
+// OBO_CA_BUNDLE is for local runs only and is deliberately not set in Azure.
+
+@description('Azure region.')
+param location string
+
+@description('Tags applied to every resource.')
+param tags object = {}
+
+@description('Function App name (also its default host name).')
+param functionAppName string
+
+@description('Flex Consumption plan name.')
+param planName string
+
+@description('Python version of the Functions runtime.')
+@allowed([
+  '3.11'
+  '3.12'
+  '3.13'
+])
+param pythonVersion string = '3.11'
+
+@description('Memory per instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Upper bound on scale-out.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Resource id of the Function App\'s user-assigned identity.')
+param identityId string
+
+@description('Client id of that identity (AZURE_CLIENT_ID, so DefaultAzureCredential picks it).')
+param identityClientId string
+
+@description('Storage account for AzureWebJobsStorage and the deployment package.')
+param storageAccountName string
+
+@description('Blob container of the deployment package.')
+param deploymentContainerName string
+
+@description('Application Insights component (Entra authentication only).')
+param applicationInsightsName string
+
+@description('Browser origins allowed to call the API (the SPA\'s origins).')
+param corsAllowedOrigins array = []
+
+@description('Allow SCM (Kudu) basic-auth publishing credentials. Off: func and azd publish with your Entra sign-in.')
+param allowScmBasicAuth bool = false
+
+// The app's own settings (see ../../docs/configuration and DESIGN "Settings").
+@description('OBO_TENANT_ID: tenant of API 1\'s registration.')
+param oboTenantId string
+
+@description('OBO_CLIENT_ID: API 1\'s application (client) id.')
+param oboClientId string
+
+@description('OBO_AUTHORITY_HOST: Entra authority host.')
+param oboAuthorityHost string
+
+@description('OBO_ALLOWED_TENANTS: comma list of tenant ids whose users may call, or *.')
+param oboAllowedTenants string
+
+@description('OBO_AUDIENCES: accepted aud values, comma separated.')
+param oboAudiences string
+
+@description('OBO_REQUIRED_SCOPES: delegated scopes the caller\'s token must carry (any of).')
+param oboRequiredScopes string = 'access_as_user'
+
+@description('OBO_KEY_VAULT_URL: vault holding API 1\'s certificate; empty in secretless mode.')
+param oboKeyVaultUrl string = ''
+
+@description('OBO_CERTIFICATE_NAME: certificate name in that vault; empty in secretless mode.')
+param oboCertificateName string = ''
+
+@description('OBO_DOWNSTREAM_BASE_URL: API 2 base URL.')
+param oboDownstreamBaseUrl string
+
+@description('OBO_DOWNSTREAM_SCOPES: scopes requested for API 2, space separated.')
+param oboDownstreamScopes string
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+// Every app setting, by name. Flex Consumption takes the runtime and its version from
+// functionAppConfig, so FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION are not set.
+var appSettings = [
+  // Host storage through the managed identity: no AzureWebJobsStorage connection string.
+  {
+    name: 'AzureWebJobsStorage__accountName'
+    value: storage.name
+  }
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: identityClientId
+  }
+  // The connection string only locates the component; with local auth disabled, ingestion
+  // needs the Entra token named by the authentication string.
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: applicationInsights.properties.ConnectionString
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'ClientId=${identityClientId};Authorization=AAD'
+  }
+  // azure-identity's ManagedIdentityCredential / DefaultAzureCredential pick this identity.
+  {
+    name: 'AZURE_CLIENT_ID'
+    value: identityClientId
+  }
+  {
+    name: 'OBO_TENANT_ID'
+    value: oboTenantId
+  }
+  {
+    name: 'OBO_CLIENT_ID'
+    value: oboClientId
+  }
+  {
+    name: 'OBO_AUTHORITY_HOST'
+    value: oboAuthorityHost
+  }
+  {
+    name: 'OBO_ALLOWED_TENANTS'
+    value: oboAllowedTenants
+  }
+  {
+    name: 'OBO_AUDIENCES'
+    value: oboAudiences
+  }
+  {
+    name: 'OBO_REQUIRED_SCOPES'
+    value: oboRequiredScopes
+  }
+  {
+    name: 'OBO_KEY_VAULT_URL'
+    value: oboKeyVaultUrl
+  }
+  {
+    name: 'OBO_CERTIFICATE_NAME'
+    value: oboCertificateName
+  }
+  {
+    name: 'OBO_DOWNSTREAM_BASE_URL'
+    value: oboDownstreamBaseUrl
+  }
+  {
+    name: 'OBO_DOWNSTREAM_SCOPES'
+    value: oboDownstreamScopes
+  }
+]
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225: zone redundancy on Flex Consumption exists only in some regions; set zoneRedundant on the plan where your region offers it.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+// App Service Authentication (Easy Auth) is deliberately off: the app validates the bearer token
+// itself (signature, issuer, audience, scope) and must serve the anonymous /api/health.
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_17: callers authenticate with OAuth bearer tokens; requiring TLS client certificates would reject every SPA and API client.
+  // checkov:skip=CKV_AZURE_222: this is a public API that SPAs call from browsers; every route except /api/health requires a valid Entra access token.
+  // checkov:skip=CKV_AZURE_212: Flex Consumption scales instances on demand (and to zero); there is no fixed instance count to set.
+  // checkov:skip=CKV_AZURE_213: App Service health check probes fixed instances; Flex Consumption scales per demand, so probe the anonymous /api/health from your monitoring instead.
+  name: functionAppName
+  location: location
+  tags: union(tags, {
+    'azd-service-name': 'api'
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    publicNetworkAccess: 'Enabled'
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      remoteDebuggingEnabled: false
+      http20Enabled: true
+      appSettings: appSettings
+      cors: {
+        allowedOrigins: corsAllowedOrigins
+        supportCredentials: false
+      }
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+      }
+      runtime: {
+        name: 'python'
+        version: pythonVersion
+      }
+    }
+  }
+}
+
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: allowScmBasicAuth
+  }
+}
+
+output FUNCTION_APP_NAME string = functionApp.name
+output FUNCTION_APP_URL string = 'https://${functionApp.properties.defaultHostName}'

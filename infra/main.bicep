@@ -1,0 +1,276 @@
+// One deployment that creates a working On-Behalf-Of setup in an empty subscription:
+//   resource group, managed identities, storage, monitoring, Key Vault + certificate,
+//   Entra app registrations (Microsoft Graph Bicep extension) and the Flex Consumption Function App.
+//
+//   az deployment sub create --location <region> --template-file infra/main.bicep \
+//     --parameters infra/main.parameters.json environmentName=<name> location=<region>
+//   or: azd up
+//
+// Dependency order: identity -> key vault -> certificate -> app registrations (need the public
+// certificate and the identity's principal id) -> Function App (needs API 1's appId).
+// See docs/deployment.md for the directory roles this needs and the checks to run with a real
+// Bicep compiler (az bicep build, what-if).
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Environment name (azd); names and the resource group derive from it.')
+param environmentName string
+
+@minLength(1)
+@description('Region of all resources; must offer Flex Consumption (az functionapp list-flexconsumption-locations).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of the deploying user; becomes owner of the app registrations. azd fills it in.')
+param principalId string = ''
+
+@description('Resource group name; empty for rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Python version of the Function App.')
+@allowed([
+  '3.11'
+  '3.12'
+  '3.13'
+])
+param pythonVersion string = '3.11'
+
+@description('SPA redirect URIs of the client registration.')
+param spaRedirectUris array = [
+  'http://localhost:3000'
+]
+
+@description('Browser origins allowed to call the Function App (CORS), usually the SPA\'s origins.')
+param corsAllowedOrigins array = [
+  'http://localhost:3000'
+]
+
+@description('Who may sign in: this tenant only, or any Entra tenant.')
+@allowed([
+  'AzureADMyOrg'
+  'AzureADMultipleOrgs'
+])
+param signInAudience string = 'AzureADMyOrg'
+
+@description('OBO_ALLOWED_TENANTS: comma list of tenant ids, or *; empty for this tenant only.')
+param allowedTenants string = ''
+
+@description('Create a Key Vault certificate as API 1\'s credential.')
+param useCertificate bool = true
+
+@description('Secretless mode: make the Function App\'s managed identity a federated credential of API 1.')
+param enableManagedIdentityCredential bool = false
+
+@description('Name of API 1\'s certificate in Key Vault (OBO_CERTIFICATE_NAME).')
+param certificateName string = 'obo-api'
+
+@description('Content type of the certificate\'s secret, as the app loads it.')
+@allowed([
+  'application/x-pem-file'
+  'application/x-pkcs12'
+])
+param certificateContentType string = 'application/x-pem-file'
+
+@description('Public network access to Key Vault.')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param keyVaultPublicNetworkAccess string = 'Enabled'
+
+@description('Key Vault firewall default action.')
+@allowed([
+  'Allow'
+  'Deny'
+])
+param keyVaultNetworkDefaultAction string = 'Allow'
+
+@description('Microsoft Graph delegated scopes API 1 obtains through OBO (by value).')
+param graphDelegatedScopes array = [
+  'User.Read'
+]
+
+@description('OBO_DOWNSTREAM_BASE_URL: API 2 base URL (Graph by default; yours with createDownstreamApi).')
+param downstreamBaseUrl string = 'https://graph.microsoft.com/v1.0'
+
+@description('Register your own downstream API (API 2) instead of calling Microsoft Graph.')
+param createDownstreamApi bool = false
+
+@description('Delegated scope exposed by API 2 when createDownstreamApi is true.')
+param downstreamScopeValue string = 'access_as_user'
+
+@description('Grant tenant-wide admin consent for the downstream scopes (needs Privileged Role Administrator or Global Administrator).')
+param grantAdminConsent bool = false
+
+@description('Extra client app ids pre-authorized for access_as_user, e.g. Azure CLI 04b07795-8ddb-461a-bbee-02f9e1bf7b46 for test tokens.')
+param additionalPreAuthorizedAppIds array = []
+
+@description('Allow SCM basic-auth publishing credentials (off: publish with your Entra sign-in).')
+param allowScmBasicAuth bool = false
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var tenantId = tenant().tenantId
+
+var functionAppName = 'func-api-${resourceToken}'
+var deploymentContainerName = 'app-package-${resourceToken}'
+var keyVaultName = 'kv-${resourceToken}'
+var apiUniqueName = 'obo-api-${resourceToken}'
+
+// environment() gives 'https://login.microsoftonline.com/' (or a national cloud's host) with a
+// trailing slash; OBO_AUTHORITY_HOST is the bare host URL.
+var loginEndpoint = environment().authentication.loginEndpoint
+var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, length(loginEndpoint) - 1) : loginEndpoint
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    appIdentityName: 'id-api-${resourceToken}'
+    certificateScriptIdentityName: 'id-cert-${resourceToken}'
+    createCertificateScriptIdentity: useCertificate
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+    publisherPrincipalId: identity.outputs.APP_IDENTITY_PRINCIPAL_ID
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    storageAccountName: 'st${resourceToken}'
+    deploymentContainerName: deploymentContainerName
+    appPrincipalId: identity.outputs.APP_IDENTITY_PRINCIPAL_ID
+  }
+}
+
+module keyVault 'app/keyvault.bicep' = if (useCertificate) {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    keyVaultName: keyVaultName
+    publicNetworkAccess: keyVaultPublicNetworkAccess
+    networkDefaultAction: keyVaultNetworkDefaultAction
+    appPrincipalId: identity.outputs.APP_IDENTITY_PRINCIPAL_ID
+    certificateScriptPrincipalId: identity.outputs.CERTIFICATE_SCRIPT_IDENTITY_PRINCIPAL_ID
+  }
+}
+
+module certificate 'app/certificate.bicep' = if (useCertificate) {
+  name: 'certificate'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    keyVaultName: useCertificate ? keyVault.outputs.KEY_VAULT_NAME : ''
+    certificateName: certificateName
+    certificateSubject: 'CN=${apiUniqueName}'
+    contentType: certificateContentType
+    scriptIdentityId: identity.outputs.CERTIFICATE_SCRIPT_IDENTITY_ID
+  }
+}
+
+module entra 'app/entra.bicep' = {
+  name: 'entra'
+  scope: rg
+  params: {
+    apiUniqueName: apiUniqueName
+    apiDisplayName: 'OBO API (${environmentName})'
+    clientUniqueName: 'obo-client-${resourceToken}'
+    clientDisplayName: 'OBO client (${environmentName})'
+    downstreamApiUniqueName: 'obo-downstream-${resourceToken}'
+    downstreamApiDisplayName: 'OBO downstream API (${environmentName})'
+    spaRedirectUris: spaRedirectUris
+    signInAudience: signInAudience
+    ownerObjectIds: empty(principalId) ? [] : [
+      principalId
+    ]
+    additionalPreAuthorizedAppIds: additionalPreAuthorizedAppIds
+    useCertificate: useCertificate
+    certificateBase64: useCertificate ? certificate.outputs.CERTIFICATE_BASE64 : ''
+    certificateNotBefore: useCertificate ? certificate.outputs.CERTIFICATE_NOT_BEFORE : ''
+    certificateExpires: useCertificate ? certificate.outputs.CERTIFICATE_EXPIRES : ''
+    enableManagedIdentityCredential: enableManagedIdentityCredential
+    managedIdentityPrincipalId: identity.outputs.APP_IDENTITY_PRINCIPAL_ID
+    graphDelegatedScopes: graphDelegatedScopes
+    createDownstreamApi: createDownstreamApi
+    downstreamScopeValue: downstreamScopeValue
+    grantAdminConsent: grantAdminConsent
+  }
+}
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    functionAppName: functionAppName
+    planName: 'plan-${resourceToken}'
+    pythonVersion: pythonVersion
+    identityId: identity.outputs.APP_IDENTITY_ID
+    identityClientId: identity.outputs.APP_IDENTITY_CLIENT_ID
+    storageAccountName: storage.outputs.STORAGE_ACCOUNT_NAME
+    deploymentContainerName: storage.outputs.DEPLOYMENT_CONTAINER_NAME
+    applicationInsightsName: monitoring.outputs.APPLICATION_INSIGHTS_NAME
+    corsAllowedOrigins: corsAllowedOrigins
+    allowScmBasicAuth: allowScmBasicAuth
+    oboTenantId: tenantId
+    oboClientId: entra.outputs.API_APP_ID
+    oboAuthorityHost: authorityHost
+    oboAllowedTenants: !empty(allowedTenants) ? allowedTenants : tenantId
+    oboAudiences: '${entra.outputs.API_APP_ID},${entra.outputs.API_IDENTIFIER_URI}'
+    oboRequiredScopes: 'access_as_user'
+    oboKeyVaultUrl: useCertificate ? keyVault.outputs.KEY_VAULT_URL : ''
+    oboCertificateName: useCertificate ? certificateName : ''
+    oboDownstreamBaseUrl: downstreamBaseUrl
+    oboDownstreamScopes: entra.outputs.DOWNSTREAM_SCOPES
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = api.outputs.FUNCTION_APP_NAME
+output SERVICE_API_NAME string = api.outputs.FUNCTION_APP_NAME
+output SERVICE_API_URI string = api.outputs.FUNCTION_APP_URL
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.APP_IDENTITY_CLIENT_ID
+output AZURE_KEY_VAULT_NAME string = useCertificate ? keyVault.outputs.KEY_VAULT_NAME : ''
+output AZURE_KEY_VAULT_URL string = useCertificate ? keyVault.outputs.KEY_VAULT_URL : ''
+output CERTIFICATE_NAME string = useCertificate ? certificateName : ''
+output CERTIFICATE_THUMBPRINT string = useCertificate ? certificate.outputs.CERTIFICATE_THUMBPRINT : ''
+output CERTIFICATE_EXPIRES string = useCertificate ? certificate.outputs.CERTIFICATE_EXPIRES : ''
+output ENTRA_API_APP_ID string = entra.outputs.API_APP_ID
+output ENTRA_API_IDENTIFIER_URI string = entra.outputs.API_IDENTIFIER_URI
+output ENTRA_API_SCOPE string = entra.outputs.API_SCOPE
+output ENTRA_CLIENT_APP_ID string = entra.outputs.CLIENT_APP_ID
+output ENTRA_DOWNSTREAM_SCOPES string = entra.outputs.DOWNSTREAM_SCOPES

@@ -1,0 +1,207 @@
+"""Helpers for tests/test_infra.py: parse infra/*.bicep with pycep-parser and read the result.
+
+pycep turns a Bicep file into JSON-like dicts. Identifiers and string literals both come out as
+plain strings, so `resolve` follows a string that names a variable (or a parameter with a
+default) to its value; that is enough to check the templates' shape without a Bicep compiler.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+REPO = Path(__file__).resolve().parents[1]
+INFRA = REPO / "infra"
+
+# Files that use the Microsoft Graph extension. checkov's pinned pycep-parser (0.5.1) predates
+# the `extension` keyword and has no Microsoft.Graph checks, so checkov skips them; the tests
+# check that they hold nothing but Microsoft.Graph resources, so no Azure resource escapes it.
+GRAPH_ONLY_FILES = ("app/entra.bicep",)
+
+# The settings the code reads, for as long as obo/config.py has no SETTING_NAMES to read them
+# from. TODO: delete this fallback once obo/config.py defines SETTING_NAMES (issue 4).
+FALLBACK_SETTING_NAMES = (
+    "OBO_TENANT_ID",
+    "OBO_CLIENT_ID",
+    "OBO_AUTHORITY_HOST",
+    "OBO_ALLOWED_TENANTS",
+    "OBO_AUDIENCES",
+    "OBO_REQUIRED_SCOPES",
+    "OBO_KEY_VAULT_URL",
+    "OBO_CERTIFICATE_NAME",
+    "OBO_DOWNSTREAM_BASE_URL",
+    "OBO_DOWNSTREAM_SCOPES",
+    "OBO_CA_BUNDLE",
+)
+LOCAL_ONLY_SETTINGS = frozenset({"OBO_CA_BUNDLE"})
+
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+UPPER_SNAKE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
+
+
+def bicep_files() -> list[Path]:
+    return sorted(INFRA.rglob("*.bicep"))
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(INFRA).as_posix()
+
+
+@functools.cache
+def parse(name: str) -> dict[str, Any]:
+    """Parse infra/<name>; raises on a syntax pycep-parser does not accept."""
+    try:
+        from pycep import BicepParser
+    except ImportError as exc:
+        raise RuntimeError(
+            "pycep-parser is missing: .venv/bin/pip install -r requirements-infra.txt"
+        ) from exc
+
+    return cast(dict[str, Any], BicepParser().parse(file_path=INFRA / name))
+
+
+def unwrap(config: dict[str, Any]) -> dict[str, Any]:
+    """The body of a resource or module, whether or not it has `if (...)` or a loop."""
+    while "config" in config and ("condition" in config or "loop_type" in config):
+        config = config["config"]
+    return config
+
+
+def condition(config: dict[str, Any]) -> Any:
+    return config.get("condition") if "config" in config else None
+
+
+def resources(name: str, type_: str) -> dict[str, dict[str, Any]]:
+    """Resources of one type in infra/<name>, by symbolic name (raw entries)."""
+    found = parse(name).get("resources", {})
+    return {key: value for key, value in found.items() if value["type"] == type_}
+
+
+def only_resource(name: str, type_: str) -> tuple[str, dict[str, Any]]:
+    found = resources(name, type_)
+    assert len(found) == 1, f"expected one {type_} in {name}, found {sorted(found)}"
+    key, value = next(iter(found.items()))
+    return key, value
+
+
+def resolve(name: str, value: Any) -> Any:
+    """Follow a string that names a variable, or a parameter with a default, to its value."""
+    template = parse(name)
+    seen: set[str] = set()
+    while isinstance(value, str) and value not in seen:
+        seen.add(value)
+        if value in template.get("variables", {}):
+            value = template["variables"][value]["value"]
+        elif template.get("parameters", {}).get(value, {}).get("default") is not None:
+            value = template["parameters"][value]["default"]
+        else:
+            break
+    return value
+
+
+def branches(name: str, value: Any) -> tuple[Any, Any]:
+    """(true, false) values of a `cond ? a : b` expression, each resolved."""
+    value = resolve(name, value)
+    operator = value["operator"]
+    assert operator["type"] == "conditional", value
+    operands = operator["operands"]
+    return resolve(name, operands["true_value"]), resolve(name, operands["false_value"])
+
+
+def accessor(value: Any) -> str:
+    """Dotted text of a property access like clientApp.appId, or '' for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and value.get("operator", {}).get("type") == "property_accessor":
+        operands = value["operator"]["operands"]
+        return f"{accessor(operands['operand_1'])}.{accessor(operands['operand_2'])}"
+    return ""
+
+
+def function(value: Any) -> tuple[str, dict[str, Any]]:
+    """(type, parameters) of a function call, or ('', {})."""
+    if isinstance(value, dict) and "function" in value:
+        return value["function"]["type"], value["function"].get("parameters") or {}
+    return "", {}
+
+
+def walk(value: Any) -> Iterator[Any]:
+    yield value
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from walk(item)
+
+
+def app_settings() -> dict[str, Any]:
+    """The Function App's app settings (name -> value expression) from infra/app/api.bicep."""
+    _, site = only_resource("app/api.bicep", "Microsoft.Web/sites")
+    settings = resolve(
+        "app/api.bicep", unwrap(site["config"])["properties"]["siteConfig"]["appSettings"]
+    )
+    assert isinstance(settings, list), settings
+    return {item["name"]: item["value"] for item in settings}
+
+
+def code_setting_names() -> tuple[frozenset[str], str]:
+    """SETTING_NAMES of obo/config.py (by ast, else by import), or the fallback; with its source."""
+    config = REPO / "obo" / "config.py"
+    if not config.exists():
+        return frozenset(FALLBACK_SETTING_NAMES), "fallback: obo/config.py does not exist yet"
+    value = _setting_names_node(ast.parse(config.read_text(encoding="utf-8")))
+    if value is None:
+        return frozenset(FALLBACK_SETTING_NAMES), "fallback: obo/config.py has no SETTING_NAMES"
+    try:
+        return frozenset(ast.literal_eval(value)), "obo/config.py"
+    except ValueError:
+        pass  # built from other names: let Python evaluate it
+    sys.path.insert(0, str(REPO))
+    try:
+        from obo import config as module
+    finally:
+        sys.path.remove(str(REPO))
+    return frozenset(module.SETTING_NAMES), "obo/config.py (imported)"
+
+
+def _setting_names_node(tree: ast.Module) -> ast.expr | None:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == "SETTING_NAMES" for t in targets):
+            return value
+    return None
+
+
+def checkov_executable() -> Path | None:
+    configured = os.environ.get("OBO_CHECKOV")
+    candidate = Path(configured) if configured else REPO / ".venv-checkov" / "bin" / "checkov"
+    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+def run_checkov(executable: Path) -> dict[str, Any]:
+    """Run checkov over infra/ (Bicep only) and return its JSON report for the bicep framework."""
+    command = [str(executable), "-d", "infra", "--framework", "bicep", "-o", "json"]
+    command += ["--skip-download", "--compact"]
+    for graph_file in GRAPH_ONLY_FILES:
+        command += ["--skip-path", re.escape(f"infra/{graph_file}")]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, 1), f"checkov crashed ({done.returncode}):\n{done.stderr[-4000:]}"
+    report = json.loads(done.stdout)
+    if isinstance(report, list):  # one entry per framework when several ran
+        report = next((r for r in report if r.get("check_type") == "bicep"), None)
+        assert report is not None, f"checkov reported no Bicep results:\n{done.stdout[:2000]}"
+    return cast(dict[str, Any], report)
