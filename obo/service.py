@@ -16,11 +16,11 @@ from typing import Any
 from obo.bearer import bearer_token
 from obo.config import Settings
 from obo.credentials import CertificateSource
-from obo.downstream import Downstream, Result
+from obo.downstream import Downstream, Result, safe_path
 from obo.errors import OboError
 from obo.exchange import Exchanger
 from obo.jwks import KeySource
-from obo.transport import new_session
+from obo.transport import READ_TIMEOUT, new_session
 from obo.validation import TokenValidator
 
 log = logging.getLogger("obo")
@@ -42,9 +42,10 @@ class OboService:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         credential_factory: Callable[[], Any] | None = None,
+        read_timeout: float = READ_TIMEOUT,
     ) -> None:
         self.settings = settings
-        session = new_session(settings.ca_bundle)
+        session = new_session(settings.ca_bundle, read_timeout=read_timeout)
         self.keys = KeySource(session, settings.authority_host, clock)
         self.validator = TokenValidator(settings, self.keys, clock)
         self.certificates = CertificateSource(settings, credential_factory, clock)
@@ -59,6 +60,7 @@ class OboService:
         try:
             assertion = bearer_token(_header(request.headers, "Authorization"))
             caller = self.validator.validate(assertion)
+            path = safe_path(path)  # before the exchange: a bad path costs Entra nothing
             obo = self.exchanger.token_for(caller, assertion)
             try:
                 return self.downstream.call(

@@ -23,10 +23,12 @@ READ_TIMEOUT = 10.0
 class Session(requests.Session):
     """A pooled session whose ``verify`` and timeout apply to every request."""
 
+    timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT)
+
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("verify", self.verify)
         if kwargs.get("timeout") is None:
-            kwargs["timeout"] = (CONNECT_TIMEOUT, READ_TIMEOUT)
+            kwargs["timeout"] = self.timeout
         return super().request(method, url, *args, **kwargs)
 
 
@@ -42,8 +44,11 @@ def trust_store(extra_ca: str | None) -> str | bool:
     return str(bundle)
 
 
-def new_session(extra_ca: str | None, pool_size: int = 32) -> Session:
+def new_session(
+    extra_ca: str | None, pool_size: int = 32, read_timeout: float = READ_TIMEOUT
+) -> Session:
     session = Session()
+    session.timeout = (CONNECT_TIMEOUT, read_timeout)
     session.verify = trust_store(extra_ca)
     adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size)
     session.mount("https://", adapter)

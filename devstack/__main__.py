@@ -1,0 +1,74 @@
+"""``python3 -m devstack demo|test``: set up the virtual environments, then run.
+
+Only the standard library is used until the project's own ``.venv`` exists, so both
+commands work from a fresh clone with nothing but Python installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+REQUIREMENTS = ["requirements.txt", "requirements-dev.txt", "requirements-infra.txt"]
+
+
+def _inside_project_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def _ensure_venv() -> None:
+    files = [ROOT / name for name in REQUIREMENTS if (ROOT / name).exists()]
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+    stamp = VENV / ".requirements.sha256"
+    if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
+        return
+    if not PYTHON.exists():
+        print(f"Creating {VENV.name} with {sys.executable} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    args = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    for f in files:
+        if f.name != "requirements.txt":
+            args += ["-r", str(f)]
+    print("Installing dependencies ...", flush=True)
+    subprocess.run(args, check=True, cwd=ROOT)
+    stamp.write_text(digest)
+
+
+def _setup_test_tools() -> None:
+    """The Functions worker check (Python 3.13) and checkov live in venvs of their own."""
+    script = ROOT / "tests" / "setup_test_venvs.sh"
+    if script.exists():
+        subprocess.run(["bash", str(script)], check=True, cwd=ROOT)
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "demo"
+    if command not in ("demo", "test"):
+        print("usage: python3 -m devstack demo [--once] | test [pytest args]")
+        return 2
+    if not _inside_project_venv():
+        _ensure_venv()
+        if command == "test":
+            _setup_test_tools()
+        return subprocess.call([str(PYTHON), "-m", "devstack", *argv], cwd=ROOT)
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    if command == "test":
+        import pytest
+
+        return int(pytest.main(argv[1:]))
+    from devstack.demo import run
+
+    return run(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,90 @@
+"""The main job, offline: one complete On-Behalf-Of round trip a person can follow.
+
+Starts the stand-ins and the function app (served like Core Tools would), signs in Carol —
+a Fabrikam user invited as a guest into Contoso, so the tenant-specific authority matters —
+calls ``/api/me``, and shows the exchange and the downstream answer. Then keeps serving and
+prints a ready-to-paste ``curl`` with a fresh token (``--once`` exits after the round trip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import jwt
+import requests
+
+from devstack.functions_host import FunctionsHost
+from devstack.stack import DevStack
+
+SHOWN_CLAIMS = ("aud", "iss", "tid", "oid", "name", "preferred_username", "idp", "scp", "ver")
+
+
+def _claims(token: str) -> dict[str, object]:
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return {k: claims[k] for k in SHOWN_CLAIMS if k in claims}
+
+
+def _step(n: int, title: str) -> None:
+    print(f"\n[{n}] {title}")
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m devstack demo")
+    parser.add_argument("--once", action="store_true", help="exit after the round trip")
+    parser.add_argument("--port", type=int, default=7071, help="function app port (0 = any)")
+    args = parser.parse_args(argv)
+
+    with DevStack() as stack:
+        os.environ.update(stack.settings())
+        seed = stack.seed
+        with FunctionsHost(port=args.port) as host:
+            print("Offline stand-ins (HTTPS, CA generated for this run):")
+            print(f"  Entra ID        {stack.entra.base_url}")
+            print(f"  Key Vault       {stack.vault.base_url}")
+            print(f"  Managed identity {stack.identity.endpoint}")
+            print(f"  Graph-like API  {stack.graph.base_url}/v1.0")
+            print(f"  Function app    {host.url}/api/me  (served like 'func start')")
+
+            _step(1, "Carol signs in to the SPA. She is a Fabrikam user, a guest in Contoso.")
+            token = seed.user_token(seed.carol, seed.contoso)
+            print("  her access token for API 1 (claims only; the token itself is not shown):")
+            print("  " + json.dumps(_claims(token), indent=2).replace("\n", "\n  "))
+
+            _step(2, f"The SPA calls GET {host.url}/api/me with that token.")
+            started = time.perf_counter()
+            reply = requests.get(f"{host.url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            elapsed = (time.perf_counter() - started) * 1000
+            print(f"  -> HTTP {reply.status_code} in {elapsed:.0f} ms")
+
+            _step(3, "API 1 exchanged it On-Behalf-Of Carol:")
+            contoso_calls = stack.entra.calls("token", seed.contoso.id)
+            home_calls = stack.entra.calls("token", seed.fabrikam.id)
+            print(f"  POST /{seed.contoso.id}/oauth2/v2.0/token   x{contoso_calls}  (the token's tid)")
+            print(f"  POST /{seed.fabrikam.id}/oauth2/v2.0/token  x{home_calls}  (Carol's home tenant: not used)")
+            header = stack.entra.last_client_assertion_header or {}
+            print(f"  client assertion: alg={header.get('alg')} x5t#S256={header.get('x5t#S256')} x5c sent={header.get('x5c_present')}")
+            print(f"  certificate read from Key Vault with the managed identity: "
+                  f"{stack.vault.answered('get_certificate', 200)} certificate read(s), "
+                  f"{stack.identity.calls('token')} managed identity token request(s)")
+
+            _step(4, "The downstream API answered, as Carol:")
+            try:
+                print("  " + json.dumps(reply.json(), indent=2).replace("\n", "\n  "))
+            except ValueError:
+                print("  " + reply.text[:500])
+            ok = reply.status_code == 200 and contoso_calls == 1 and home_calls == 0
+            print("\nRound trip " + ("complete." if ok else "FAILED."))
+            if args.once or not ok:
+                return 0 if ok else 1
+
+            fresh = seed.user_token(seed.carol, seed.contoso)
+            print("\nServing until Ctrl+C. Try it yourself (token valid for an hour):\n")
+            print(f"  curl --silent -H 'Authorization: Bearer {fresh}' {host.url}/api/me\n")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return 0
