@@ -180,13 +180,17 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
 
+class _ThreadingServer(ThreadingHTTPServer):
+    request_queue_size = 256  # bursts of concurrent clients in tests and benchmarks
+    daemon_threads = True
+
+
 class Server:
     """A running service; ``stop`` frees the port."""
 
     def __init__(self, service: Service, tls: ssl.SSLContext | None, port: int = 0) -> None:
         handler = type("BoundHandler", (_Handler,), {"service": service})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _ThreadingServer(("127.0.0.1", port), handler)
         if tls is not None:
             # The handshake runs in the request thread, so one slow client cannot stall accept().
             self._httpd.socket = tls.wrap_socket(

@@ -48,10 +48,12 @@ def stack(_running_stack: DevStack, clock: Clock) -> Iterator[DevStack]:
     for service in services:
         service.clear_faults()
         service.reset_counters()
+    _running_stack.graph.clear_claims()
     clock.offset = 0.0
     yield _running_stack
     for service in services:
         service.clear_faults()
+    _running_stack.graph.clear_claims()
     clock.offset = 0.0
 
 
@@ -93,7 +95,7 @@ def service(app_settings: dict[str, str], clock: Clock, sleeps: Sleeps):
     from obo.config import Settings
     from obo.service import OboService, reset_service
 
-    svc = OboService(Settings.from_env(), clock=clock, sleep=sleeps)
+    svc = OboService(Settings.from_env(), clock=clock, sleep=sleeps, read_timeout=1.0)
     reset_service(svc)
     yield svc
     reset_service(None)

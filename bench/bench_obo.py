@@ -1,0 +1,178 @@
+"""Warm-path cost, memory per cached user and single-flight, measured against the stand-ins.
+
+Run: ``.venv/bin/python -m bench.bench_obo`` (after ``python3 -m devstack test`` or ``demo``
+has created ``.venv``). Prints a Markdown table; docs/performance.md holds a recent one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import os
+import secrets
+import statistics
+import sys
+import threading
+import time
+import tracemalloc
+from dataclasses import replace
+
+for _name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+    os.environ.pop(_name, None)
+
+import msal  # noqa: E402
+
+from devstack.httpserver import Fault  # noqa: E402
+from devstack.stack import DevStack  # noqa: E402
+from obo.bearer import bearer_token  # noqa: E402
+from obo.config import Settings  # noqa: E402
+from obo.exchange import OboToken, _cache_key  # noqa: E402
+from obo.service import ApiRequest, OboService  # noqa: E402
+
+
+def _stats(samples: list[float]) -> tuple[float, float]:
+    ms = sorted(s * 1000 for s in samples)
+    return statistics.median(ms), ms[int(len(ms) * 0.95)]
+
+
+def _warm_request(svc: OboService, header: str) -> None:
+    assertion = bearer_token(header)
+    caller = svc.validator.validate(assertion)
+    svc.exchanger.token_for(caller, assertion)
+
+
+def _fill(svc: OboService, template_token: str, count: int) -> None:
+    """``count`` more users in both caches, shaped like real entries (distinct strings)."""
+    caller = svc.validator.validate(template_token)
+    obo = svc.exchanger.token_for(caller, template_token)
+    expires = time.time() + 3000
+    for _ in range(count):
+        fake_assertion = secrets.token_urlsafe(len(template_token) * 3 // 4)
+        user = replace(caller, oid=secrets.token_hex(16)[:36], name=secrets.token_hex(6))
+        digest = hashlib.sha256(fake_assertion.encode()).digest()
+        svc.validator._validated.put(digest, user, expires)
+        key = _cache_key(fake_assertion, user.tid, svc.exchanger.scopes, None)
+        token = secrets.token_urlsafe(len(obo.access_token) * 3 // 4)
+        svc.exchanger._cache.put(key, OboToken(token, expires), expires)
+
+
+def warm_path(stack: DevStack, users: int, iterations: int) -> tuple[float, float]:
+    svc = OboService(Settings.from_env())
+    seed = stack.seed
+    real = [seed.user_token(u) for u in _users(stack, min(users, 200))]
+    for token in real:  # real validation and a real exchange for the measured users
+        _warm_request(svc, f"Bearer {token}")
+    if users > len(real):
+        _fill(svc, real[0], users - len(real))
+    headers = [f"Bearer {t}" for t in real]
+    samples = []
+    gc.collect()
+    for i in range(iterations):
+        header = headers[i % len(headers)]
+        started = time.perf_counter()
+        _warm_request(svc, header)
+        samples.append(time.perf_counter() - started)
+    return _stats(samples)
+
+
+def documented_approach(stack: DevStack, users: int, iterations: int) -> tuple[float, float]:
+    """One shared MSAL client, ``acquire_token_on_behalf_of`` on every request."""
+    svc = OboService(Settings.from_env())
+    cert = svc.certificates.current()
+    seed = stack.seed
+    app = msal.ConfidentialClientApplication(
+        seed.api.app_id, authority=f"{stack.entra.base_url}/{seed.contoso.id}",
+        client_credential=cert.msal_credential(), http_client=svc.exchanger._http._session,
+        instance_discovery=False,
+    )
+    tokens = [seed.user_token(u) for u in _users(stack, users)]
+    scopes = list(svc.settings.downstream_scopes)
+    samples = []
+    for i in range(iterations):
+        token = tokens[i % len(tokens)]
+        started = time.perf_counter()
+        result = app.acquire_token_on_behalf_of(token, scopes)
+        samples.append(time.perf_counter() - started)
+        assert "access_token" in result, result.get("error")
+    return _stats(samples)
+
+
+def memory_per_user(stack: DevStack, users: int) -> float:
+    svc = OboService(Settings.from_env())
+    token = stack.seed.user_token(stack.seed.alice)
+    _warm_request(svc, f"Bearer {token}")
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    _fill(svc, token, users)
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    return grown / users
+
+
+def concurrent_first_requests(stack: DevStack, requests: int) -> tuple[int, int]:
+    svc = OboService(Settings.from_env())
+    token = stack.seed.user_token(stack.seed.alice)
+    svc.validator.validate(token)  # keys fetched; we count token endpoint calls only
+    svc.certificates.current()
+    stack.entra.reset_counters()
+    stack.entra.inject(Fault(latency=0.1, route="token", count=1))
+    request = ApiRequest("GET", {"Authorization": f"Bearer {token}"})
+    statuses: list[int] = []
+    barrier = threading.Barrier(requests)
+
+    def one() -> None:
+        barrier.wait()
+        statuses.append(svc.me(request).status)
+
+    threads = [threading.Thread(target=one) for _ in range(requests)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return stack.entra.calls("token"), statuses.count(200)
+
+
+_made: list = []
+
+
+def _users(stack: DevStack, count: int) -> list:
+    while len(_made) < count:
+        _made.append(stack.directory.add_user(f"Bench{len(_made):05d}", stack.seed.contoso))
+    return _made[:count]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--iterations", type=int, default=20000)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args(argv)
+    sizes = (1, 1000, 10_000) if args.quick else (1, 1000, 100_000)
+    with DevStack() as stack:
+        os.environ.update(stack.settings())
+        rows = []
+        for n in sizes:
+            median, p95 = warm_path(stack, n, args.iterations)
+            rows.append((f"this project, warm path, {n:,} cached users", median, p95))
+        for n in (1, 100):
+            median, p95 = documented_approach(stack, n, 300)
+            rows.append((f"documented approach (MSAL OBO every request), {n} users", median, p95))
+        per_user = memory_per_user(stack, 20_000 if args.quick else 100_000)
+        calls, ok = concurrent_first_requests(stack, 100)
+    print(f"\nPython {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
+    print("| measurement | median | p95 |")
+    print("|---|---:|---:|")
+    for label, median, p95 in rows:
+        print(f"| {label} | {median:.4f} ms | {p95:.4f} ms |")
+    flat = rows[len(sizes) - 1][1] / rows[0][1]
+    print(f"| largest / single-user median | {flat:.2f}x | |")
+    print(f"| memory per cached user (validation + OBO token) | {per_user / 1024:.2f} KB | |")
+    print(f"| Entra calls for 100 concurrent first requests of one user | {calls} ({ok}/100 answered 200) | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
