@@ -291,6 +291,7 @@ class FunctionsHost:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True
     protocol_version = "HTTP/1.1"
     host: FunctionsHost
 

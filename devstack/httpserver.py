@@ -145,6 +145,7 @@ class Service:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed-ACK stalls
     service: Service
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
