@@ -42,5 +42,7 @@ def downstream(req: func.HttpRequest) -> func.HttpResponse:
 def health(req: func.HttpRequest) -> func.HttpResponse:
     """Liveness only: says nothing about settings, tenants or credentials."""
     return func.HttpResponse(
-        json.dumps({"status": "ok"}), mimetype="application/json", headers={"Cache-Control": "no-store"}
+        json.dumps({"status": "ok"}),
+        mimetype="application/json",
+        headers={"Cache-Control": "no-store"},
     )

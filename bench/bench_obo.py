@@ -82,8 +82,10 @@ def documented_approach(stack: DevStack, users: int, iterations: int) -> tuple[f
     cert = svc.certificates.current()
     seed = stack.seed
     app = msal.ConfidentialClientApplication(
-        seed.api.app_id, authority=f"{stack.entra.base_url}/{seed.contoso.id}",
-        client_credential=cert.msal_credential(), http_client=svc.exchanger._http._session,
+        seed.api.app_id,
+        authority=f"{stack.entra.base_url}/{seed.contoso.id}",
+        client_credential=cert.msal_credential(),
+        http_client=svc.exchanger._http._session,
         instance_discovery=False,
     )
     tokens = [seed.user_token(u) for u in _users(stack, users)]
@@ -170,7 +172,8 @@ def main(argv: list[str]) -> int:
     flat = rows[len(sizes) - 1][1] / rows[0][1]
     print(f"| largest / single-user median | {flat:.2f}x | |")
     print(f"| memory per cached user (validation + OBO token) | {per_user / 1024:.2f} KB | |")
-    print(f"| Entra calls for 100 concurrent first requests of one user | {calls} ({ok}/100 answered 200) | |")
+    label = "Entra calls for 100 concurrent first requests of one user"
+    print(f"| {label} | {calls} ({ok}/100 answered 200) | |")
     return 0
 
 

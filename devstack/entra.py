@@ -10,6 +10,7 @@ codes" (AADSTS codes). Errors use Entra's JSON shape.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import threading
 import uuid
@@ -320,7 +321,7 @@ class Entra(Service):
             )
         now = self.directory.clock()
         if float(claims.get("exp", 0)) < now:
-            expiry = dt.datetime.fromtimestamp(float(claims.get("exp", 0)), dt.timezone.utc)
+            expiry = dt.datetime.fromtimestamp(float(claims.get("exp", 0)), dt.UTC)
             raise EntraError(
                 "invalid_grant", 500133,
                 f"Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token. Current time: {_iso(now)}, expiry time of assertion {expiry:%Y-%m-%dT%H:%M:%S}Z.",
@@ -359,7 +360,10 @@ class Entra(Service):
                 if code == 50076 else
                 "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access this resource."
             )
-            claims_challenge = '{"access_token":{"capolids":{"essential":true,"values":["%s"]}}}' % _policy_id(user.upn)
+            claims_challenge = json.dumps(
+                {"access_token": {"capolids": {"essential": True, "values": [_policy_id(user.upn)]}}},
+                separators=(",", ":"),
+            )
             raise EntraError("interaction_required", code, text, suberror="basic_action", claims=claims_challenge)
 
     # -- rendering ----------------------------------------------------------------------
@@ -409,11 +413,11 @@ class Entra(Service):
 
 
 def _iso(epoch: float, sep: str = "T") -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime(f"%Y-%m-%d{sep}%H:%M:%SZ")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime(f"%Y-%m-%d{sep}%H:%M:%SZ")
 
 
 def _policy_id(upn: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"ca-policy:{upn}"))
 
 
-__all__ = ["Entra", "EntraError", "GRAPH_APP_ID"]
+__all__ = ["GRAPH_APP_ID", "Entra", "EntraError"]

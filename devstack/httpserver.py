@@ -148,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed-ACK stalls
     service: Service
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # the stand-ins are quiet; tests read counters instead
 
     def _handle(self) -> None:
@@ -164,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         try:
             _, response = self.service.dispatch(request)
-        except Exception as exc:  # a bug in a stand-in must be loud, not a hang
+        except Exception as exc:  # noqa: BLE001 - a bug in a stand-in must be loud, not a hang
             response = Response.json({"error": "standin_bug", "detail": repr(exc)}, 500)
         if response is None:  # a dropped connection
             self.close_connection = True

@@ -25,7 +25,7 @@ def new_rsa_key() -> rsa.RSAPrivateKey:
 
 def self_signed(key: rsa.RSAPrivateKey, subject: str, days: int = 365) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -41,7 +41,7 @@ def self_signed(key: rsa.RSAPrivateKey, subject: str, days: int = 365) -> x509.C
 def thumbprints(cert: x509.Certificate) -> tuple[str, str]:
     """(x5t, x5t#S256) as base64url, the way Entra and MSAL put them in JWT headers."""
     der = cert.public_bytes(serialization.Encoding.DER)
-    return b64url(hashlib.sha1(der).digest()), b64url(hashlib.sha256(der).digest())  # noqa: S324
+    return b64url(hashlib.sha1(der).digest()), b64url(hashlib.sha256(der).digest())
 
 
 @dataclass

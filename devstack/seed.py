@@ -13,8 +13,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509 import Certificate
 
 from devstack.directory import (
-    GRAPH_APP_ID, GRAPH_RESOURCE, KEY_VAULT_APP_ID, TOKEN_EXCHANGE_APP_ID, App, Directory,
-    Tenant, User, stable_id,
+    GRAPH_APP_ID,
+    GRAPH_RESOURCE,
+    KEY_VAULT_APP_ID,
+    TOKEN_EXCHANGE_APP_ID,
+    App,
+    Directory,
+    Tenant,
+    User,
+    stable_id,
 )
 
 GRAPH_SCOPES = ["User.Read", "User.ReadBasic.All", "Mail.Read", "openid", "profile", "email"]

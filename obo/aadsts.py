@@ -14,56 +14,112 @@ class Aadsts:
 
 
 _TABLE = (
-    Aadsts(500131, "The assertion's audience is not API 1: the client sent a token for another "
-           "resource (Graph, another app) or its ID token.",
-           "Have the client request API 1's scope (api://<API 1 client id>/access_as_user) and "
-           "send that access token."),
-    Aadsts(50013, "Assertion failed signature validation: a token for Microsoft Graph (whose "
-           "header nonce makes it unverifiable), a token signed by another tenant's keys, or "
-           "API 1 configured for SAML single sign-on with its own signing certificate.",
-           "Send a token issued for API 1 by the tenant in its tid; turn off SAML SSO on API 1's "
-           "enterprise application."),
-    Aadsts(50000, "There was an error issuing a token: often the client id does not exist or is "
-           "not valid in this tenant.",
-           "Check OBO_CLIENT_ID and that API 1 has a service principal in the user's tenant."),
-    Aadsts(700016, "API 1's application was not found in the user's tenant (not installed or "
-           "never consented), or the request went to the wrong tenant.",
-           "Have an admin of the user's tenant consent to API 1; check the tid authority."),
-    Aadsts(7000215, "An invalid client secret was sent.",
-           "Use the secret's value, not its id; this project uses a certificate instead."),
-    Aadsts(700027, "The client assertion is signed by a certificate not registered on API 1, "
-           "or its signature is invalid.",
-           "Upload the Key Vault certificate's public part to API 1's keyCredentials."),
-    Aadsts(700024, "The client assertion is not within its valid time range (clock skew or a "
-           "stale assertion).",
-           "Check the host clock; the API reloads its certificate and retries once."),
-    Aadsts(500133, "The user's assertion has expired.",
-           "The client must acquire a fresh access token for API 1 and retry."),
-    Aadsts(65001, "No consent: the user or an administrator has not consented to API 1 calling "
-           "the downstream API with these scopes.",
-           "Grant admin consent for API 1's downstream permissions in the user's tenant."),
-    Aadsts(50076, "Conditional Access requires multi-factor authentication for the downstream "
-           "resource.",
-           "Return the claims challenge to the client; it signs in again with the claims."),
-    Aadsts(50079, "The user must register for multi-factor authentication.",
-           "Return the claims challenge to the client; the user completes MFA registration."),
-    Aadsts(53003, "Access was blocked by Conditional Access policies.",
-           "Review the policy's sign-in logs in Entra ID; the user cannot proceed as is."),
-    Aadsts(90009, "API 1 requested a token for itself by App ID URI.",
-           "Request a downstream API's scope, or API 1's own by its GUID."),
-    Aadsts(50020, "The user's account is not in this tenant (a guest using a /common or wrong "
-           "tenant authority, or not invited).",
-           "Use the authority of the token's tid (this API does); invite the user as a guest."),
-    Aadsts(50059, "No tenant-identifying information: a tenant-less authority was used.",
-           "Use https://<authority host>/<tid>."),
-    Aadsts(90002, "The tenant does not exist in this cloud.",
-           "Check OBO_AUTHORITY_HOST and the tenant id."),
-    Aadsts(500011, "The downstream resource was not found in the tenant.",
-           "Check OBO_DOWNSTREAM_SCOPES and that the downstream API is provisioned there."),
-    Aadsts(70011, "A requested scope is not valid for the downstream resource.",
-           "Check OBO_DOWNSTREAM_SCOPES against the scopes the downstream API exposes."),
-    Aadsts(28000, "The scopes name more than one resource.",
-           "OBO_DOWNSTREAM_SCOPES must all belong to one downstream API."),
+    Aadsts(
+        500131,
+        "The assertion's audience is not API 1: the client sent a token for another "
+        "resource (Graph, another app) or its ID token.",
+        "Have the client request API 1's scope (api://<API 1 client id>/access_as_user) and "
+        "send that access token.",
+    ),
+    Aadsts(
+        50013,
+        "Assertion failed signature validation: a token for Microsoft Graph (whose "
+        "header nonce makes it unverifiable), a token signed by another tenant's keys, or "
+        "API 1 configured for SAML single sign-on with its own signing certificate.",
+        "Send a token issued for API 1 by the tenant in its tid; turn off SAML SSO on API 1's "
+        "enterprise application.",
+    ),
+    Aadsts(
+        50000,
+        "There was an error issuing a token: often the client id does not exist or is "
+        "not valid in this tenant.",
+        "Check OBO_CLIENT_ID and that API 1 has a service principal in the user's tenant.",
+    ),
+    Aadsts(
+        700016,
+        "API 1's application was not found in the user's tenant (not installed or "
+        "never consented), or the request went to the wrong tenant.",
+        "Have an admin of the user's tenant consent to API 1; check the tid authority.",
+    ),
+    Aadsts(
+        7000215,
+        "An invalid client secret was sent.",
+        "Use the secret's value, not its id; this project uses a certificate instead.",
+    ),
+    Aadsts(
+        700027,
+        "The client assertion is signed by a certificate not registered on API 1, "
+        "or its signature is invalid.",
+        "Upload the Key Vault certificate's public part to API 1's keyCredentials.",
+    ),
+    Aadsts(
+        700024,
+        "The client assertion is not within its valid time range (clock skew or a "
+        "stale assertion).",
+        "Check the host clock; the API reloads its certificate and retries once.",
+    ),
+    Aadsts(
+        500133,
+        "The user's assertion has expired.",
+        "The client must acquire a fresh access token for API 1 and retry.",
+    ),
+    Aadsts(
+        65001,
+        "No consent: the user or an administrator has not consented to API 1 calling "
+        "the downstream API with these scopes.",
+        "Grant admin consent for API 1's downstream permissions in the user's tenant.",
+    ),
+    Aadsts(
+        50076,
+        "Conditional Access requires multi-factor authentication for the downstream resource.",
+        "Return the claims challenge to the client; it signs in again with the claims.",
+    ),
+    Aadsts(
+        50079,
+        "The user must register for multi-factor authentication.",
+        "Return the claims challenge to the client; the user completes MFA registration.",
+    ),
+    Aadsts(
+        53003,
+        "Access was blocked by Conditional Access policies.",
+        "Review the policy's sign-in logs in Entra ID; the user cannot proceed as is.",
+    ),
+    Aadsts(
+        90009,
+        "API 1 requested a token for itself by App ID URI.",
+        "Request a downstream API's scope, or API 1's own by its GUID.",
+    ),
+    Aadsts(
+        50020,
+        "The user's account is not in this tenant (a guest using a /common or wrong "
+        "tenant authority, or not invited).",
+        "Use the authority of the token's tid (this API does); invite the user as a guest.",
+    ),
+    Aadsts(
+        50059,
+        "No tenant-identifying information: a tenant-less authority was used.",
+        "Use https://<authority host>/<tid>.",
+    ),
+    Aadsts(
+        90002,
+        "The tenant does not exist in this cloud.",
+        "Check OBO_AUTHORITY_HOST and the tenant id.",
+    ),
+    Aadsts(
+        500011,
+        "The downstream resource was not found in the tenant.",
+        "Check OBO_DOWNSTREAM_SCOPES and that the downstream API is provisioned there.",
+    ),
+    Aadsts(
+        70011,
+        "A requested scope is not valid for the downstream resource.",
+        "Check OBO_DOWNSTREAM_SCOPES against the scopes the downstream API exposes.",
+    ),
+    Aadsts(
+        28000,
+        "The scopes name more than one resource.",
+        "OBO_DOWNSTREAM_SCOPES must all belong to one downstream API.",
+    ),
 )
 
 TABLE: dict[int, Aadsts] = {entry.code: entry for entry in _TABLE}

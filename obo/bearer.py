@@ -16,7 +16,8 @@ def bearer_token(authorization: str | None) -> str:
     if authorization is None or not authorization.strip():
         raise Unauthorized(
             "OBO2001",
-            "Send the user's access token for this API in an 'Authorization: Bearer <token>' header.",
+            "Send the user's access token for this API in an "
+            "'Authorization: Bearer <token>' header.",
             token_presented=False,
         )
     if len(authorization) > MAX_TOKEN_LENGTH + 16:

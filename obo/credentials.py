@@ -41,7 +41,9 @@ class ClientCertificate:
         return f"ClientCertificate(version={self.version!r}, x5t#S256={self.x5t_sha256!r})"
 
 
-def parse_certificate(version: str, secret_value: str, content_type: str | None) -> ClientCertificate:
+def parse_certificate(
+    version: str, secret_value: str, content_type: str | None
+) -> ClientCertificate:
     """The private key and leaf certificate from a Key Vault secret (PEM or PKCS#12)."""
     if content_type == "application/x-pkcs12":
         key, cert, _ = pkcs12.load_key_and_certificates(base64.b64decode(secret_value), None)
@@ -49,10 +51,7 @@ def parse_certificate(version: str, secret_value: str, content_type: str | None)
         data = secret_value.encode()
         key = serialization.load_pem_private_key(data, password=None)
         certs = x509.load_pem_x509_certificates(data)
-        cert = next(
-            (c for c in certs if c.public_key().public_numbers() == key.public_key().public_numbers()),  # type: ignore[union-attr]
-            None,
-        )
+        cert = next((c for c in certs if c.public_key() == key.public_key()), None)
     if key is None or cert is None:
         raise ValueError("the secret holds no private key with its certificate")
     key_pem = key.private_bytes(
@@ -118,7 +117,9 @@ class CertificateSource:
         try:
             properties = certificates.get_certificate(name)
             secret = secrets.get_secret(name, properties.properties.version)
-            return parse_certificate(str(properties.properties.version), secret.value, secret.properties.content_type)
+            return parse_certificate(
+                str(properties.properties.version), secret.value, secret.properties.content_type
+            )
         except ServiceResponseTimeoutError as exc:
             raise DependencyTimeout("OBO4005", f"Key Vault timed out reading the {where}.") from exc
         except (ServiceRequestError, ServiceResponseError) as exc:
@@ -130,15 +131,16 @@ class CertificateSource:
         except ClientAuthenticationError as exc:
             raise DependencyUnavailable(
                 "OBO4004",
-                "No managed identity token for Key Vault (check IDENTITY_ENDPOINT / AZURE_CLIENT_ID "
-                "in Azure, or 'az login' locally).",
+                "No managed identity token for Key Vault (check IDENTITY_ENDPOINT and "
+                "AZURE_CLIENT_ID in Azure, or 'az login' locally).",
                 retry_after=KEY_VAULT_RETRY_AFTER,
             ) from exc
         except HttpResponseError as exc:
             status = exc.status_code or 0
             if status == 429 or status >= 500:
                 raise DependencyUnavailable(
-                    "OBO4001", f"Key Vault answered {status} reading the {where}.",
+                    "OBO4001",
+                    f"Key Vault answered {status} reading the {where}.",
                     retry_after=KEY_VAULT_RETRY_AFTER,
                 ) from exc
             raise DependencyFailed(

@@ -17,10 +17,25 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_ATTEMPTS = 3
 MAX_RETRY_WAIT = 4.0  # seconds; a longer Retry-After is relayed instead of waited out
-FORWARDED_REQUEST_HEADERS = ("accept", "accept-language", "content-type", "if-match",
-                             "if-none-match", "prefer", "consistencylevel", "client-request-id")
-RELAYED_RESPONSE_HEADERS = ("content-type", "etag", "retry-after", "request-id",
-                            "client-request-id", "preference-applied", "location")
+FORWARDED_REQUEST_HEADERS = (
+    "accept",
+    "accept-language",
+    "content-type",
+    "if-match",
+    "if-none-match",
+    "prefer",
+    "consistencylevel",
+    "client-request-id",
+)
+RELAYED_RESPONSE_HEADERS = (
+    "content-type",
+    "etag",
+    "retry-after",
+    "request-id",
+    "client-request-id",
+    "preference-applied",
+    "location",
+)
 # one path segment: RFC 3986 unreserved and sub-delims, minus anything that could re-anchor
 _SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$'()*+,;=:]+")
 _CLAIMS = re.compile(r'claims="([^"]*)"')
@@ -36,8 +51,11 @@ class Result:
 def safe_path(path: str) -> str:
     """``path`` relative to the base URL, or 400: no scheme, ``..``, ``@``, ``%``, ``\\``."""
     segments = path.split("/")
-    if not path or path.startswith("/") or len(path) > 2048 or any(
-        not _SEGMENT.fullmatch(s) or s in (".", "..") for s in segments
+    if (
+        not path
+        or path.startswith("/")
+        or len(path) > 2048
+        or any(not _SEGMENT.fullmatch(s) or s in (".", "..") for s in segments)
     ):
         raise BadRequest(
             "OBO2101",
@@ -71,17 +89,25 @@ class Downstream:
         body: bytes = b"",
     ) -> Result:
         url = f"{self._base}/{safe_path(path)}"
-        outgoing = {k: v for k, v in (headers or {}).items() if k.lower() in FORWARDED_REQUEST_HEADERS}
+        outgoing = {
+            k: v for k, v in (headers or {}).items() if k.lower() in FORWARDED_REQUEST_HEADERS
+        }
         outgoing["Authorization"] = f"Bearer {token}"  # only the OBO token, never the caller's
         attempts = MAX_ATTEMPTS if method in IDEMPOTENT else 1
         for attempt in range(1, attempts + 1):
             try:
                 response = self._session.request(
-                    method, url, params=dict(query or {}), headers=outgoing, data=body or None,
+                    method,
+                    url,
+                    params=dict(query or {}),
+                    headers=outgoing,
+                    data=body or None,
                     allow_redirects=False,
                 )
             except requests.Timeout as exc:
-                raise DependencyTimeout("OBO6002", "The downstream API did not answer in time.") from exc
+                raise DependencyTimeout(
+                    "OBO6002", "The downstream API did not answer in time."
+                ) from exc
             except requests.RequestException as exc:
                 raise DependencyFailed("OBO6003", "The downstream API is unreachable.") from exc
             wait = _retry_wait(response, attempt)
@@ -107,7 +133,8 @@ class Downstream:
                 )
         if status >= 500:
             raise DependencyFailed(
-                "OBO6001", f"The downstream API failed with status {status}.",
+                "OBO6001",
+                f"The downstream API failed with status {status}.",
                 downstream_status=status,
             )
         relayed = {
@@ -120,7 +147,7 @@ def _retry_wait(response: requests.Response, attempt: int) -> float | None:
     """Seconds to wait before retrying, or None when the server asks for too long a pause."""
     header = response.headers.get("Retry-After")
     if header is None:
-        return min(0.2 * 2 ** (attempt - 1), MAX_RETRY_WAIT)
+        return min(0.2 * 2.0 ** (attempt - 1), MAX_RETRY_WAIT)
     try:
         seconds = float(header)
     except ValueError:

@@ -116,7 +116,9 @@ class Exchanger:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        return self._flight.run(key, lambda: self._exchange_and_cache(key, caller, assertion, claims))
+        return self._flight.run(
+            key, lambda: self._exchange_and_cache(key, caller, assertion, claims)
+        )
 
     def forget(self, caller: Caller, assertion: str, claims: str | None = None) -> None:
         """Drop a cached token the downstream API refused (CAE); the next call re-exchanges."""
@@ -141,7 +143,8 @@ class Exchanger:
         if _certificate_rejected(result):
             log.warning(
                 "Entra no longer accepts certificate version %s (%s); reloading from Key Vault",
-                certificate.version, _codes(result),
+                certificate.version,
+                _codes(result),
             )
             certificate = self._certificates.reload(certificate.version)
             result = self._acquire(certificate, caller, assertion, claims)
@@ -167,7 +170,9 @@ class Exchanger:
                 **_ids(exc.body),
             ) from exc
         except requests.Timeout as exc:
-            raise DependencyTimeout("OBO5005", "Entra ID did not answer the token exchange in time.") from exc
+            raise DependencyTimeout(
+                "OBO5005", "Entra ID did not answer the token exchange in time."
+            ) from exc
         except (requests.ConnectionError, ValueError) as exc:
             # MSAL raises ValueError when tenant discovery fails (Entra unreachable or refusing)
             raise DependencyUnavailable(
@@ -175,16 +180,23 @@ class Exchanger:
             ) from exc
         log.info(
             "obo exchange",
-            extra={"obo": {
-                "authority": self._settings.authority(caller.tid),
-                "client_id": self._settings.client_id, "scopes": self.scopes,
-                "tid": caller.tid, "oid": caller.oid, "aud": caller.audience,
-                "azp": caller.client_app, "ver": caller.version,
-                "outcome": "ok" if "access_token" in result else result.get("error"),
-                "aadsts": _codes(result), **_ids(result),
-                "certificate_version": certificate.version,
-                "ms": round((time.perf_counter() - started) * 1000, 1),
-            }},
+            extra={
+                "obo": {
+                    "authority": self._settings.authority(caller.tid),
+                    "client_id": self._settings.client_id,
+                    "scopes": self.scopes,
+                    "tid": caller.tid,
+                    "oid": caller.oid,
+                    "aud": caller.audience,
+                    "azp": caller.client_app,
+                    "ver": caller.version,
+                    "outcome": "ok" if "access_token" in result else result.get("error"),
+                    "aadsts": _codes(result),
+                    **_ids(result),
+                    "certificate_version": certificate.version,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                }
+            },
         )
         return result
 

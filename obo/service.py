@@ -64,8 +64,12 @@ class OboService:
             obo = self.exchanger.token_for(caller, assertion)
             try:
                 return self.downstream.call(
-                    method or request.method, path, obo.access_token, query=request.query,
-                    headers=request.headers, body=request.body,
+                    method or request.method,
+                    path,
+                    obo.access_token,
+                    query=request.query,
+                    headers=request.headers,
+                    body=request.body,
                 )
             except OboError as exc:
                 if exc.code == "OBO6004":  # CAE revoked this token: never serve it again

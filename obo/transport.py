@@ -25,7 +25,7 @@ class Session(requests.Session):
 
     timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT)
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs.setdefault("verify", self.verify)
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -19,15 +20,20 @@ from typing import Any
 
 import jwt
 
+from obo.cache import ExpiringLru
 from obo.config import Settings
 from obo.errors import InsufficientScope, Unauthorized
 from obo.jwks import KeySource, UnknownKey
 
 LEEWAY = 60  # seconds of clock skew tolerated on exp/nbf
+# A validated token is remembered by its SHA-256 (same bytes, same verdict) for at most this
+# long, so a key Entra withdraws stops being honoured within minutes, not at token expiry.
+REMEMBER_FOR = 600.0
+MAX_REMEMBERED = 200_000
 GRAPH_AUDIENCES = frozenset({"https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Caller:
     """What the API knows about the user once the token is validated (never the token)."""
 
@@ -50,8 +56,22 @@ class TokenValidator:
         self._settings = settings
         self._keys = keys
         self._clock = clock
+        self._validated: ExpiringLru[Caller] = ExpiringLru(MAX_REMEMBERED, clock)
 
     def validate(self, token: str) -> Caller:
+        """The caller behind ``token``; a token seen before is only re-checked for expiry."""
+        digest = hashlib.sha256(token.encode()).digest()
+        caller = self._validated.get(digest)
+        if caller is not None:
+            if caller.expires_at + LEEWAY < self._clock():
+                raise _expired()
+            return caller
+        caller = self._validate(token)
+        remember_until = min(caller.expires_at + LEEWAY, self._clock() + REMEMBER_FOR)
+        self._validated.put(digest, caller, remember_until)
+        return caller
+
+    def _validate(self, token: str) -> Caller:
         header, claims = _peek(token)
         self._refuse_unexchangeable(header, claims)
         tid = _tenant(claims)
@@ -69,7 +89,11 @@ class TokenValidator:
     # -- 1. what can never be exchanged -----------------------------------------------
     def _refuse_unexchangeable(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> None:
         iss = str(claims.get("iss", ""))
-        if ".b2clogin.com/" in iss or "tfp" in claims or str(claims.get("acr", "")).lower().startswith("b2c_"):
+        if (
+            ".b2clogin.com/" in iss
+            or "tfp" in claims
+            or str(claims.get("acr", "")).lower().startswith("b2c_")
+        ):
             raise Unauthorized(
                 "OBO3012",
                 "This token comes from Azure AD B2C, which does not support the On-Behalf-Of "
@@ -88,8 +112,11 @@ class TokenValidator:
                 aadsts="AADSTS500131",
             )
         has_scp, has_roles = "scp" in claims, "roles" in claims
-        if not has_scp and not has_roles and claims.get("idtyp") != "app" and (
-            "nonce" in claims or "at_hash" in claims or aud not in self._settings.audiences
+        if (
+            not has_scp
+            and not has_roles
+            and claims.get("idtyp") != "app"
+            and ("nonce" in claims or "at_hash" in claims or aud not in self._settings.audiences)
         ):
             raise Unauthorized(
                 "OBO3010",
@@ -116,7 +143,8 @@ class TokenValidator:
     def _verify_signature(self, token: str, header: Mapping[str, Any], tid: str) -> dict[str, Any]:
         if header.get("alg") != "RS256":
             raise Unauthorized(
-                "OBO3002", f"Token algorithm '{header.get('alg')}' is not accepted; Entra signs RS256."
+                "OBO3002",
+                f"Token algorithm '{header.get('alg')}' is not accepted; Entra signs RS256.",
             )
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
@@ -133,15 +161,21 @@ class TokenValidator:
                 key,
                 algorithms=["RS256"],
                 audience=list(self._settings.audiences),
-                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                         "require": ["exp", "iss", "aud", "tid"]},
+                options={
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "require": ["exp", "iss", "aud", "tid"],
+                },
             )
         except jwt.InvalidSignatureError:
             raise Unauthorized("OBO3004", "The token's signature is not valid.") from None
         except jwt.InvalidAudienceError:
             raise Unauthorized("OBO3007", "The token's audience is not this API.") from None
         except jwt.PyJWTError as exc:
-            raise Unauthorized("OBO3001", f"The token is not a valid JWT ({type(exc).__name__}).") from None
+            raise Unauthorized(
+                "OBO3001", f"The token is not a valid JWT ({type(exc).__name__})."
+            ) from None
 
     # -- 4. issuer, lifetime ------------------------------------------------------------
     def _check_issuer(self, claims: Mapping[str, Any], tid: str) -> None:
@@ -166,12 +200,7 @@ class TokenValidator:
         except (TypeError, ValueError):
             raise Unauthorized("OBO3001", "The token's exp/nbf claims are not numbers.") from None
         if exp + LEEWAY < now:
-            raise Unauthorized(
-                "OBO3008",
-                "The token has expired; the client should acquire a new one (Entra would answer "
-                "AADSTS500133).",
-                aadsts="AADSTS500133",
-            )
+            raise _expired()
         if nbf - LEEWAY > now:
             raise Unauthorized("OBO3009", "The token is not valid yet (nbf is in the future).")
 
@@ -186,7 +215,7 @@ class TokenValidator:
             wanted = tuple(sorted(required))
             raise InsufficientScope(
                 "OBO3014",
-                f"The token lacks the delegated scope {' or '.join(wanted)} that this API requires.",
+                f"The token lacks the delegated scope {' or '.join(wanted)} this API requires.",
                 wanted,
             )
         return Caller(
@@ -201,6 +230,15 @@ class TokenValidator:
             name=str(claims.get("name", "")),
             username=str(claims.get("preferred_username") or claims.get("upn") or ""),
         )
+
+
+def _expired() -> Unauthorized:
+    return Unauthorized(
+        "OBO3008",
+        "The token has expired; the client should acquire a new one (Entra would answer "
+        "AADSTS500133).",
+        aadsts="AADSTS500133",
+    )
 
 
 def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -10,7 +10,6 @@ import azure.functions as func
 
 import function_app
 
-
 HANDLERS = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
 
 
