@@ -127,3 +127,10 @@ TABLE: dict[int, Aadsts] = {entry.code: entry for entry in _TABLE}
 
 def describe(code: int) -> Aadsts | None:
     return TABLE.get(code)
+
+
+def markdown() -> str:
+    """The table as it appears in docs/troubleshooting.md (a test keeps the two equal)."""
+    lines = ["| code | what it means in the OBO flow | fix |", "|---|---|---|"]
+    lines += [f"| AADSTS{e.code} | {e.meaning} | {e.fix} |" for e in _TABLE]
+    return "\n".join(lines)
