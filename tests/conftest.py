@@ -99,3 +99,42 @@ def service(app_settings: dict[str, str], clock: Clock, sleeps: Sleeps):
     reset_service(svc)
     yield svc
     reset_service(None)
+
+
+# -- nothing replayable in the logs, in any test -----------------------------------------
+
+import logging  # noqa: E402
+import re  # noqa: E402
+
+_SECRET_SHAPES = re.compile(
+    r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]*"  # a JWT (token, assertion)
+    r"|-----BEGIN [A-Z ]*-----"  # a PEM block (key, certificate)
+    r"|rt\.[\w-]{20,}"  # the stand-in's refresh tokens
+)
+
+
+class _LeakWatch(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage() + " " + repr(getattr(record, "obo", ""))
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        if _SECRET_SHAPES.search(text):
+            self.leaks.append(f"{record.name}: {text[:200]}")
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_in_logs():
+    """Every test, end to end: the product's log records hold no token, assertion or key."""
+    watch = _LeakWatch()
+    logger = logging.getLogger("obo")
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(watch)
+    yield watch
+    logger.removeHandler(watch)
+    logger.setLevel(previous)
+    assert watch.leaks == [], "secret material logged:\n" + "\n".join(watch.leaks)

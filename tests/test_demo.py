@@ -1,0 +1,31 @@
+"""The README's first command: the offline round trip, as a person (or a script) runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_demo_round_trip_completes_and_shows_no_token():
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack", "demo", "--once", "--port", "0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Round trip complete." in out
+    assert "-> HTTP 200" in out
+    assert "(the token's tid)" in out and "x1" in out
+    assert "Carol's home tenant: not used" in out and "x0" in out
+    assert "eyJ" not in out  # claims are shown, the token is not (only --serve prints a curl)
+
+
+def test_leak_watch_catches_a_logged_token(no_secrets_in_logs, stack):
+    import logging
+
+    logging.getLogger("obo.test").warning("oops %s", stack.seed.user_token(stack.seed.alice))
+    assert len(no_secrets_in_logs.leaks) == 1
+    no_secrets_in_logs.leaks.clear()  # this test leaked on purpose
