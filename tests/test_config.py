@@ -1,0 +1,78 @@
+"""Settings: validated once, bad values answered with a clear 500 naming the setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from obo.config import Settings
+from obo.errors import ConfigurationError
+from obo.service import reset_service
+from tests.client import call
+
+GOOD = {
+    "OBO_TENANT_ID": "bc7c2215-eea3-590d-b667-0594ab25a05f",
+    "OBO_CLIENT_ID": "6d6ecb5a-b8ec-5ed9-9f58-e8ebaf44ee30",
+    "OBO_KEY_VAULT_URL": "https://kv-obo.vault.azure.net",
+    "OBO_CERTIFICATE_NAME": "obo-api-cert",
+}
+
+
+def test_defaults_follow_the_design():
+    s = Settings.from_env(GOOD)
+    assert s.authority_host == "https://login.microsoftonline.com"
+    assert s.allowed_tenants == frozenset({GOOD["OBO_TENANT_ID"]})
+    assert s.audiences == {GOOD["OBO_CLIENT_ID"], f"api://{GOOD['OBO_CLIENT_ID']}"}
+    assert s.required_scopes == {"access_as_user"}
+    assert s.downstream_base_url == "https://graph.microsoft.com/v1.0"
+    assert s.downstream_scopes == ("https://graph.microsoft.com/User.Read",)
+    assert s.authority("8a1f0000-0000-0000-0000-000000000001").endswith("/8a1f0000-0000-0000-0000-000000000001")
+
+
+def test_lists_accept_commas_and_spaces_and_star():
+    s = Settings.from_env({**GOOD, "OBO_ALLOWED_TENANTS": "*", "OBO_DOWNSTREAM_SCOPES": "a/x, a/y"})
+    assert s.allowed_tenants is None and s.tenant_allowed("anything")
+    assert s.downstream_scopes == ("a/x", "a/y")
+
+
+def test_never_a_tenantless_authority():
+    with pytest.raises(ValueError):
+        Settings.from_env(GOOD).authority("common")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("OBO_TENANT_ID", "", "is required"),
+        ("OBO_TENANT_ID", "contoso", "must be a GUID"),
+        ("OBO_CLIENT_ID", "api://x", "must be a GUID"),
+        ("OBO_AUTHORITY_HOST", "http://login.microsoftonline.com", "https://"),
+        ("OBO_KEY_VAULT_URL", "kv-obo.vault.azure.net", "https://"),
+        ("OBO_DOWNSTREAM_BASE_URL", "https://graph.microsoft.com/v1.0?x=1", "without query"),
+        ("OBO_ALLOWED_TENANTS", "contoso,fabrikam", "must be a GUID"),
+        ("OBO_CERTIFICATE_NAME", "bad/name", "letters, digits"),
+        ("OBO_CA_BUNDLE", "/nonexistent/ca.pem", "does not exist"),
+    ],
+)
+def test_bad_setting_names_itself(name, value, fragment):
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({**GOOD, name: value})
+    assert info.value.code == "OBO1001"
+    assert name in info.value.detail and fragment in info.value.detail
+
+
+def test_misconfigured_app_answers_problem_not_trace(monkeypatch):
+    for name in GOOD:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OBO_CLIENT_ID", "not-a-guid")
+    reset_service(None)
+    try:
+        reply = call("me", "a.b.c")
+        assert reply.status == 500
+        assert reply.headers["Content-Type"] == "application/problem+json"
+        problem = reply.json()
+        assert problem["code"] == "OBO1001"
+        assert problem["setting"] == "OBO_TENANT_ID"
+        assert "Traceback" not in reply.body.decode()
+        assert call("health").status == 200  # liveness still answers
+    finally:
+        reset_service(None)
