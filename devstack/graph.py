@@ -245,8 +245,8 @@ class GraphApi(Service):
         fake = Request("GET", "", {}, {}, b"")
         return self._error(fake, GraphError(status, code, f"Injected fault ({status})."), headers)
 
-    def dispatch(self, request: Request) -> tuple[str, Response | None]:
-        name, response = super().dispatch(request)
+    def _route(self, request: Request) -> tuple[str, Response | None]:
+        name, response = super()._route(request)
         if name != "-" or response is None:
             return name, response
         if response.status == 405:

@@ -74,6 +74,7 @@ class Service:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self.counters: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.answers: collections.Counter[tuple[str, int]] = collections.Counter()
         self.base_url = ""
 
     # -- routing -------------------------------------------------------------------
@@ -82,6 +83,13 @@ class Service:
         self._routes.append((method, regex, name, handler))
 
     def dispatch(self, request: Request) -> tuple[str, Response | None]:
+        name, response = self._route(request)
+        if response is not None:
+            with self._lock:
+                self.answers[(name, response.status)] += 1
+        return name, response
+
+    def _route(self, request: Request) -> tuple[str, Response | None]:
         allowed = False
         for method, regex, name, handler in self._routes:
             match = regex.match(request.path)
@@ -138,9 +146,15 @@ class Service:
                 if name == route_name and tenant in (None, t)
             )
 
+    def answered(self, route_name: str, status: int) -> int:
+        """How many requests to ``route_name`` were answered with ``status``."""
+        with self._lock:
+            return self.answers[(route_name, status)]
+
     def reset_counters(self) -> None:
         with self._lock:
             self.counters.clear()
+            self.answers.clear()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -27,7 +27,6 @@ token signed by the tenant key, ``aud`` = the resource as requested.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import uuid
 
@@ -70,7 +69,6 @@ class ManagedIdentityEndpoint(Service):
             f"/Microsoft.ManagedIdentity/userAssignedIdentities/{identity.name}"
         )
         self._resources: dict[str, App] = {}
-        self.answers: collections.Counter[tuple[str, int]] = collections.Counter()
         self.route("GET", "/msi/token", "token", self._token)
 
     @property
@@ -85,23 +83,6 @@ class ManagedIdentityEndpoint(Service):
         """Let the identity get tokens for ``resource_uri`` (an App ID URI of ``app``)."""
         with self._lock:
             self._resources[resource_uri.rstrip("/")] = app
-
-    # -- counters by status, so tests can see what the endpoint answered -----------------
-    def dispatch(self, request: Request) -> tuple[str, Response | None]:
-        name, response = super().dispatch(request)
-        if response is not None:
-            with self._lock:
-                self.answers[(name, response.status)] += 1
-        return name, response
-
-    def answered(self, route_name: str, status: int) -> int:
-        with self._lock:
-            return self.answers[(route_name, status)]
-
-    def reset_counters(self) -> None:
-        super().reset_counters()
-        with self._lock:
-            self.answers.clear()
 
     # -- the protocol -------------------------------------------------------------------
     def _token(self, req: Request) -> Response:

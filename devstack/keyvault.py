@@ -69,7 +69,6 @@ class KeyVault(Service):
         self.directory, self.tenant, self.readers = directory, tenant, readers
         self._certificates: dict[str, list[CertificateVersion]] = {}  # oldest first
         self._store = threading.RLock()
-        self.answers: collections.Counter[tuple[str, int]] = collections.Counter()
         self.secret_reads: collections.Counter[tuple[str, str]] = collections.Counter()
         self.route("GET", "/certificates/{name}/versions", "certificate_versions", self._versions)
         for pattern in ("/certificates/{name}", "/certificates/{name}/", "/certificates/{name}/{version}"):
@@ -116,21 +115,9 @@ class KeyVault(Service):
                 raise KeyError(f"{name}/{version}")
             entry.enabled, entry.updated = enabled, int(self.directory.clock())
 
-    def answered(self, route_name: str, status: int) -> int:
-        with self._lock:
-            return self.answers[(route_name, status)]
-
-    def dispatch(self, request: Request) -> tuple[str, Response | None]:
-        name, response = super().dispatch(request)
-        if response is not None:
-            with self._lock:
-                self.answers[(name, response.status)] += 1
-        return name, response
-
     def reset_counters(self) -> None:
         super().reset_counters()
         with self._lock:
-            self.answers.clear()
             self.secret_reads.clear()
 
     # -- handlers -----------------------------------------------------------------------

@@ -7,13 +7,11 @@ default) to its value; that is enough to check the templates' shape without a Bi
 
 from __future__ import annotations
 
-import ast
 import functools
 import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -26,21 +24,6 @@ INFRA = REPO / "infra"
 # check that they hold nothing but Microsoft.Graph resources, so no Azure resource escapes it.
 GRAPH_ONLY_FILES = ("app/entra.bicep",)
 
-# The settings the code reads, for as long as obo/config.py has no SETTING_NAMES to read them
-# from. TODO: delete this fallback once obo/config.py defines SETTING_NAMES (issue 4).
-FALLBACK_SETTING_NAMES = (
-    "OBO_TENANT_ID",
-    "OBO_CLIENT_ID",
-    "OBO_AUTHORITY_HOST",
-    "OBO_ALLOWED_TENANTS",
-    "OBO_AUDIENCES",
-    "OBO_REQUIRED_SCOPES",
-    "OBO_KEY_VAULT_URL",
-    "OBO_CERTIFICATE_NAME",
-    "OBO_DOWNSTREAM_BASE_URL",
-    "OBO_DOWNSTREAM_SCOPES",
-    "OBO_CA_BUNDLE",
-)
 LOCAL_ONLY_SETTINGS = frozenset({"OBO_CA_BUNDLE"})
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -151,39 +134,6 @@ def app_settings() -> dict[str, Any]:
     )
     assert isinstance(settings, list), settings
     return {item["name"]: item["value"] for item in settings}
-
-
-def code_setting_names() -> tuple[frozenset[str], str]:
-    """SETTING_NAMES of obo/config.py (by ast, else by import), or the fallback; with its source."""
-    config = REPO / "obo" / "config.py"
-    if not config.exists():
-        return frozenset(FALLBACK_SETTING_NAMES), "fallback: obo/config.py does not exist yet"
-    value = _setting_names_node(ast.parse(config.read_text(encoding="utf-8")))
-    if value is None:
-        return frozenset(FALLBACK_SETTING_NAMES), "fallback: obo/config.py has no SETTING_NAMES"
-    try:
-        return frozenset(ast.literal_eval(value)), "obo/config.py"
-    except ValueError:
-        pass  # built from other names: let Python evaluate it
-    sys.path.insert(0, str(REPO))
-    try:
-        from obo import config as module
-    finally:
-        sys.path.remove(str(REPO))
-    return frozenset(module.SETTING_NAMES), "obo/config.py (imported)"
-
-
-def _setting_names_node(tree: ast.Module) -> ast.expr | None:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets, value = [node.target], node.value
-        else:
-            continue
-        if any(isinstance(t, ast.Name) and t.id == "SETTING_NAMES" for t in targets):
-            return value
-    return None
 
 
 def checkov_executable() -> Path | None:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from obo.config import SETTING_NAMES
+
 from . import infra_helpers as ih
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -187,10 +189,9 @@ def test_application_insights_accepts_entra_authentication_only():
 
 
 def test_app_setting_names_equal_the_settings_the_code_reads():
-    names, source = ih.code_setting_names()
-    expected = {n for n in names if n.startswith("OBO_")} - ih.LOCAL_ONLY_SETTINGS
+    expected = {n for n in SETTING_NAMES if n.startswith("OBO_")} - ih.LOCAL_ONLY_SETTINGS
     deployed = {n for n in ih.app_settings() if n.startswith("OBO_")}
-    assert deployed == expected, f"infra/app/api.bicep vs {source}"
+    assert deployed == expected, "infra/app/api.bicep vs obo.config.SETTING_NAMES"
 
 
 def test_local_only_settings_are_not_deployed():
