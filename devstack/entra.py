@@ -199,7 +199,7 @@ class Entra(Service):
         if not assertion:
             raise EntraError("invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.", status=401)
         if form.get("client_assertion_type") != ASSERTION_TYPE:
-            raise EntraError("invalid_client", 700023, "Client assertion type is invalid.", status=401)
+            raise EntraError("invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret' (client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer).", status=401)
         self._verify_client_assertion(req, assertion, app, tenant, v1=v1)
         return app
 
@@ -234,7 +234,7 @@ class Entra(Service):
         except jwt.PyJWTError:
             raise EntraError("invalid_client", 700027, "Client assertion failed signature validation. [Reason - The provided signature value did not match the expected signature value.]", status=401) from None
         if claims["aud"] not in audiences:
-            raise EntraError("invalid_client", 700212, f"The client assertion audience claim '{claims['aud']}' does not match the token endpoint. Expected one of: {sorted(audiences)}.", status=401)
+            raise EntraError("invalid_client", 700023, f"Client assertion audience claim does not match Realm issuer. Audience '{claims['aud']}'; expected the token endpoint, one of: {sorted(audiences)}.", status=401)
         if claims["iss"] != app.app_id or claims["sub"] != app.app_id:
             raise EntraError("invalid_client", 700021, "Client assertion application identifier doesn't match 'client_id' parameter.", status=401)
         now = self.directory.clock()
@@ -379,11 +379,12 @@ class Entra(Service):
             }
         else:
             prefix = resource.identifier_uris[0] if resource.identifier_uris else resource.app_id
-            names = scope if isinstance(scope, list) else []
-            shaped = {
-                "token_type": "Bearer", "scope": " ".join(f"{prefix}/{s}" for s in names),
-                "expires_in": lifetime, "ext_expires_in": lifetime,
-            }
+            shaped = {"token_type": "Bearer"}
+            # Client credentials answers carry no "scope" (as Entra's): MSAL keys its cache on a
+            # returned scope, and an empty one would make every later lookup miss.
+            if isinstance(scope, list):
+                shaped["scope"] = " ".join(f"{prefix}/{s}" for s in scope)
+            shaped.update(expires_in=lifetime, ext_expires_in=lifetime)
         shaped.update(body)
         return shaped
 
