@@ -14,7 +14,7 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV = ROOT / ".venv"
+VENV = ROOT / os.environ.get("OBO_VENV", ".venv")  # e.g. OBO_VENV=.venv-py313 for a second Python
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 REQUIREMENTS = ["requirements.txt", "requirements-dev.txt", "requirements-infra.txt"]
