@@ -120,6 +120,13 @@ _TABLE = (
         "The scopes name more than one resource.",
         "OBO_DOWNSTREAM_SCOPES must all belong to one downstream API.",
     ),
+    Aadsts(
+        50027,
+        "The assertion is malformed or not a user's delegated access token (no 'scp': an "
+        "app-only token from client credentials or a managed identity).",
+        "Send the access token a signed-in user obtained for API 1; app-only callers cannot "
+        "be exchanged On-Behalf-Of.",
+    ),
 )
 
 TABLE: dict[int, Aadsts] = {entry.code: entry for entry in _TABLE}

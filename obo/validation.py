@@ -72,7 +72,7 @@ class TokenValidator:
         return caller
 
     def _validate(self, token: str) -> Caller:
-        header, claims = _peek(token)
+        header, claims = peek(token)
         self._refuse_unexchangeable(header, claims)
         tid = _tenant(claims)
         if not self._settings.tenant_allowed(tid):
@@ -102,6 +102,8 @@ class TokenValidator:
             )
         aud = claims.get("aud")
         expected = " or ".join(sorted(self._settings.audiences))
+        if not isinstance(aud, str):  # Entra's tokens carry exactly one audience
+            raise Unauthorized("OBO3007", f"The token's audience must be one string ({expected}).")
         if "nonce" in header or aud in GRAPH_AUDIENCES:
             raise Unauthorized(
                 "OBO3013",
@@ -241,7 +243,7 @@ def _expired() -> Unauthorized:
     )
 
 
-def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and claims without trusting them: only to refuse early with a precise reason."""
     if token.count(".") != 2:
         raise Unauthorized("OBO3001", "The bearer token is not a JWT (three dot-separated parts).")
