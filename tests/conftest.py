@@ -59,10 +59,13 @@ def stack(_running_stack: DevStack, clock: Clock) -> Iterator[DevStack]:
 
 # -- the function app against the stack ------------------------------------------------
 
+# azure-identity variables that would pick another credential than the managed identity
 _AZURE_IDENTITY_NOISE = (
     "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_FEDERATED_TOKEN_FILE", "AZURE_USERNAME", "MSI_ENDPOINT", "MSI_SECRET",
-    "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_USERNAME", "AZURE_PASSWORD",
+    "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST", "AZURE_TOKEN_CREDENTIALS",
+    "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
 )
 
 

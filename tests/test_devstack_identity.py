@@ -16,24 +16,11 @@ from azure.identity import (
 )
 
 # Variables that would make azure-identity pick another credential or another MI source.
-FOREIGN_VARIABLES = (
-    "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_USERNAME", "AZURE_PASSWORD",
-    "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST", "AZURE_TOKEN_CREDENTIALS",
-    "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT",
-    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
-)
-
 
 @pytest.fixture
-def settings(stack, monkeypatch) -> dict[str, str]:
-    """The Function App's App Service managed identity environment, and nothing else."""
-    for name in FOREIGN_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    values = stack.settings()
-    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_CLIENT_ID"):
-        monkeypatch.setenv(name, values[name])
-    return values
+def settings(app_settings) -> dict[str, str]:
+    """The Function App's App Service managed identity environment (conftest)."""
+    return app_settings
 
 
 def raw_token(stack, headers=None, **params) -> requests.Response:

@@ -27,20 +27,10 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from devstack.stack import CERTIFICATE_NAME
 
-FOREIGN_VARIABLES = (
-    "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST", "AZURE_TOKEN_CREDENTIALS",
-    "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT",
-)
-
 
 @pytest.fixture
-def settings(stack, monkeypatch) -> dict[str, str]:
-    for name in FOREIGN_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    values = stack.settings()
-    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_CLIENT_ID"):
-        monkeypatch.setenv(name, values[name])
+def settings(app_settings) -> dict[str, str]:
+    values = app_settings
     # The SDK remembers challenges per vault for the whole process; forget them so every
     # test sees the full flow (one 401 challenge, then the authorized request).
     CertificateChallenges.clear()
