@@ -17,7 +17,6 @@ import uuid
 from dataclasses import dataclass
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 
 from devstack.directory import GRAPH_APP_ID, OIDC_SCOPES, App, Directory, Tenant
 from devstack.httpserver import Request, Response, Service
@@ -407,10 +406,6 @@ class Entra(Service):
         if err.claims:
             body["claims"] = err.claims
         return Response.json(body, err.status, {"Cache-Control": "no-store"})
-
-    # -- helpers for tests ------------------------------------------------------------
-    def certificate_pem_registered(self, app: App) -> list[str]:
-        return [c.public_bytes(serialization.Encoding.PEM).decode() for c in app.certificates]
 
 
 def _iso(epoch: float, sep: str = "T") -> str:

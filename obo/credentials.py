@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from obo.config import Settings
-from obo.errors import DependencyFailed, DependencyTimeout, DependencyUnavailable, OboError
+from obo.errors import DependencyFailed, DependencyTimeout, DependencyUnavailable
 
 VERSION_CHECK_INTERVAL = 3600.0  # look for a newer certificate version at most hourly
 KEY_VAULT_RETRY_AFTER = 10
@@ -150,8 +150,6 @@ class CertificateSource:
             ) from exc
         except (ValueError, TypeError) as exc:
             raise DependencyFailed("OBO4006", f"The {where} holds no usable private key.") from exc
-        except OboError:
-            raise
 
     def _key_vault_clients(self) -> tuple[Any, Any]:
         if self._clients is None:
