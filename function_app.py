@@ -1,12 +1,13 @@
 """Azure Functions entry point: adapts HTTP requests to the OBO pipeline in ``obo/``."""
 
 import json
+from collections.abc import Callable
 
 import azure.functions as func
 
 from obo.downstream import Result
 from obo.errors import OboError
-from obo.service import ApiRequest, get_service, problem
+from obo.service import ApiRequest, OboService, get_service, problem
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
@@ -15,27 +16,27 @@ def _request(req: func.HttpRequest) -> ApiRequest:
     return ApiRequest(req.method.upper(), req.headers, dict(req.params), req.get_body() or b"")
 
 
-def _response(result: Result) -> func.HttpResponse:
+def _serve(
+    req: func.HttpRequest, call: Callable[[OboService, ApiRequest], Result]
+) -> func.HttpResponse:
+    try:
+        result = call(get_service(), _request(req))
+    except OboError as exc:  # configuration errors surface on first use
+        result = problem(exc)
     return func.HttpResponse(result.body, status_code=result.status, headers=result.headers)
 
 
 @app.route(route="me", methods=["GET"])
 def me(req: func.HttpRequest) -> func.HttpResponse:
     """The downstream API's /me for the signed-in user."""
-    try:
-        return _response(get_service().me(_request(req)))
-    except OboError as exc:  # configuration errors surface on first use
-        return _response(problem(exc))
+    return _serve(req, lambda service, request: service.me(request))
 
 
 @app.route(route="downstream/{*path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def downstream(req: func.HttpRequest) -> func.HttpResponse:
     """Any call under OBO_DOWNSTREAM_BASE_URL, as the signed-in user."""
-    try:
-        path = req.route_params.get("path") or ""
-        return _response(get_service().relay(_request(req), path))
-    except OboError as exc:
-        return _response(problem(exc))
+    path = req.route_params.get("path") or ""
+    return _serve(req, lambda service, request: service.relay(request, path))
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

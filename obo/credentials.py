@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from obo.config import Settings
 from obo.errors import DependencyFailed, DependencyTimeout, DependencyUnavailable
+from obo.transport import trust_store
 
 VERSION_CHECK_INTERVAL = 3600.0  # look for a newer certificate version at most hourly
 KEY_VAULT_RETRY_AFTER = 10
@@ -163,8 +164,8 @@ class CertificateSource:
                 "connection_timeout": 3,
                 "read_timeout": 10,
             }
-            if self._settings.ca_bundle:
-                options["connection_verify"] = self._settings.ca_bundle
+            if self._settings.ca_bundle:  # the same trust store as every other outbound call
+                options["connection_verify"] = trust_store(self._settings.ca_bundle)
             url = self._settings.key_vault_url
             self._clients = (
                 CertificateClient(url, credential, **options),
