@@ -98,6 +98,12 @@ class App:
     secrets: list[str] = field(default_factory=list)
     token_version: int = 2  # requestedAccessTokenVersion (Graph: 1)
     public_client: bool = False
+    reply_urls: list[str] = field(default_factory=list)  # SAML apps: the ACS URLs, in order
+
+    @property
+    def saml_recipient(self) -> str | None:
+        """Entra's ``Recipient`` for OBO-issued SAML: the first reply URL without a wildcard."""
+        return next((url for url in self.reply_urls if "*" not in url), None)
 
     def accepts_audience(self, aud: str) -> bool:
         return aud == self.app_id or aud in self.identifier_uris

@@ -18,12 +18,15 @@ from dataclasses import dataclass
 
 import jwt
 
+from devstack import saml
 from devstack.directory import GRAPH_APP_ID, OIDC_SCOPES, App, Directory, Tenant
 from devstack.httpserver import Request, Response, Service
+from devstack.keys import b64url
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MULTI_TENANT_ALIASES = ("common", "organizations", "consumers")
+SAML_VERSIONS = {saml.SAML2: 2, saml.SAML1: 1}
 
 
 @dataclass
@@ -47,6 +50,8 @@ class Entra(Service):
         self._seen_jti: dict[str, str] = {}
         self._jti_lock = threading.Lock()
         self.last_client_assertion_header: dict[str, object] | None = None
+        # Simulates a token endpoint that ignores requested_token_type and answers a JWT.
+        self.ignore_requested_token_type = False
         self.route("GET", "/{tenant}/v2.0/.well-known/openid-configuration", "discovery_v2", self._discovery_v2)
         self.route("GET", "/{tenant}/.well-known/openid-configuration", "discovery_v1", self._discovery_v1)
         self.route("GET", "/{tenant}/discovery/v2.0/keys", "keys", self._keys)
@@ -126,10 +131,11 @@ class Entra(Service):
             tenant = self._token_tenant(req, form, grant)
             client = self._authenticate_client(req, form, tenant, v1=v1)
             resource, scopes = self._requested(form, tenant, v1=v1)
+            saml_version = self._saml_version(form, grant, scopes)
             if grant == "client_credentials":
                 body = self._client_credentials(tenant, client, resource, scopes)
             else:
-                body = self._on_behalf_of(form, tenant, client, resource, scopes)
+                body = self._on_behalf_of(form, tenant, client, resource, scopes, saml_version)
             return Response.json(self._shape(body, resource, v1=v1), headers={"Cache-Control": "no-store"})
         except EntraError as err:
             return self._error_response(req, err)
@@ -226,7 +232,7 @@ class Entra(Service):
         audiences = {f"{host}/{req.params['tenant']}/{endpoint}", f"{host}/{tenant.id}/{endpoint}", f"{host}/{tenant.domain}/{endpoint}"}
         try:
             claims = jwt.decode(
-                assertion, cert.public_key(), algorithms=[alg], options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "require": ["exp", "iss", "sub", "jti", "aud"]},
+                assertion, cert.public_key(), algorithms=[alg], options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False, "require": ["exp", "iss", "sub", "jti", "aud"]},
             )
         except jwt.MissingRequiredClaimError as exc:
             raise EntraError("invalid_client", 50027, f"JWT token is invalid or malformed. Missing claim '{exc.claim}'.", status=401) from None
@@ -250,7 +256,7 @@ class Entra(Service):
     def _requested(self, form: dict[str, str], tenant: Tenant, *, v1: bool) -> tuple[App, list[str]]:
         if v1:
             identifier = self._require(form, "resource")
-            resource = self.directory.resource_by_identifier(identifier)
+            resource = self._resource_in(tenant, identifier)
             if resource is None:
                 raise self._no_resource(identifier, tenant)
             return resource, [".default"]
@@ -261,7 +267,7 @@ class Entra(Service):
         scopes: list[str] = []
         for item in raw:
             identifier, _, name = item.rpartition("/")
-            resource = self.directory.resource_by_identifier(identifier)
+            resource = self._resource_in(tenant, identifier)
             if resource is None:
                 raise self._no_resource(identifier or item, tenant)
             found[resource.app_id] = resource
@@ -274,12 +280,30 @@ class Entra(Service):
             raise EntraError("invalid_scope", 70011, f"The provided value for the input parameter 'scope' is not valid. The scope '{' '.join(raw)}' does not exist.")
         return resource, scopes
 
+    def _resource_in(self, tenant: Tenant, identifier: str) -> App | None:
+        """The resource, if it has a service principal in ``tenant`` (else AADSTS500011)."""
+        resource = self.directory.resource_by_identifier(identifier)
+        if resource is None or (tenant.id, resource.app_id) not in self.directory.service_principals:
+            return None
+        return resource
+
     @staticmethod
     def _no_resource(identifier: str, tenant: Tenant) -> EntraError:
         return EntraError(
             "invalid_resource", 500011,
             f"The resource principal named {identifier} was not found in the tenant named {tenant.domain}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.",
         )
+
+    def _saml_version(self, form: dict[str, str], grant: str, scopes: list[str]) -> int | None:
+        """2 or 1 when a SAML assertion is asked for (OBO only, for the whole resource)."""
+        requested = form.get("requested_token_type")
+        if requested is None or self.ignore_requested_token_type:
+            return None
+        if requested not in SAML_VERSIONS or grant != JWT_BEARER:
+            raise EntraError("invalid_request", 9002313, f"Invalid request. Request is malformed or invalid. The requested_token_type '{requested}' is not supported for this grant.")
+        if scopes != [".default"]:
+            raise EntraError("invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid. A SAML token is issued for the whole resource: request '<entity id>/.default'.")
+        return SAML_VERSIONS[requested]
 
     # -- grants --------------------------------------------------------------------
     def _client_credentials(self, tenant: Tenant, client: App, resource: App, scopes: list[str]) -> dict[str, object]:
@@ -288,7 +312,7 @@ class Entra(Service):
         token = self.directory.app_token(tenant, client, resource)
         return {"access_token": token, "scope": ""}
 
-    def _on_behalf_of(self, form: dict[str, str], tenant: Tenant, client: App, resource: App, scopes: list[str]) -> dict[str, object]:
+    def _on_behalf_of(self, form: dict[str, str], tenant: Tenant, client: App, resource: App, scopes: list[str], saml_version: int | None) -> dict[str, object]:
         if form.get("requested_token_use") != "on_behalf_of":
             raise EntraError("invalid_request", 900144, "The request body must contain the following parameter: 'requested_token_use'.")
         assertion = self._require(form, "assertion")
@@ -342,11 +366,28 @@ class Entra(Service):
             )
         self._check_policies(user, claims, resource)
         granted = wanted or sorted(consented)
+        if saml_version is not None:
+            return self._saml_answer(form, tenant, user, resource, saml_version, granted)
         token = self.directory.user_token(
             user, tenant, client, resource, granted, mfa="mfa" in (claims.get("amr") or []),
             version=resource.token_version,
         )
         return {"access_token": token, "scope": granted, "refresh_token": "rt." + secrets.token_urlsafe(24)}
+
+    def _saml_answer(self, form: dict[str, str], tenant: Tenant, user, resource: App, version: int, granted: list[str]) -> dict[str, object]:
+        """The assertion, UTF-8 XML in base64url without padding, as the OBO docs describe."""
+        xml = saml.issue(
+            version, key=tenant.active_key, issuer=self.directory.issuer_v1(tenant.id),
+            audience=resource.identifier_uris[0] if resource.identifier_uris else resource.app_id,
+            recipient=resource.saml_recipient, subject=user.upn,
+            object_id=user.object_ids[tenant.id], tenant_id=tenant.id,
+            now=self.directory.clock(), lifetime=self.directory.token_lifetime,
+        )
+        return {
+            "access_token": b64url(xml), "scope": granted,
+            "issued_token_type": form["requested_token_type"],
+            "refresh_token": "rt." + secrets.token_urlsafe(24),
+        }
 
     def _check_policies(self, user, claims: dict[str, object], resource: App) -> None:
         if user.policy == "blocked":

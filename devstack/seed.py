@@ -24,6 +24,7 @@ from devstack.directory import (
     stable_id,
 )
 
+SAML_ENTITY_ID = "https://erp.contoso.example/saml"
 GRAPH_SCOPES = ["User.Read", "User.ReadBasic.All", "Mail.Read", "openid", "profile", "email"]
 
 
@@ -40,6 +41,7 @@ class Seed:
     spa: App  # the client app users sign in to
     other_api: App  # some other API in Contoso (tokens for it are the wrong audience)
     graph: App
+    saml_app: App  # a Contoso line-of-business API that accepts only SAML assertions
     key_vault: App
     function_identity: App  # the Function App's user-assigned managed identity
     alice: User  # Contoso member
@@ -64,7 +66,7 @@ def build(directory: Directory | None = None) -> Seed:
     northwind, tailspin = d.add_tenant("northwind"), d.add_tenant("tailspin")
     everyone = [contoso.id, fabrikam.id, northwind.id, tailspin.id]
 
-    api_key, api_cert = d.new_certificate("CN=obo-middle-tier")
+    api_key, api_cert = d.new_certificate("obo-middle-tier")
     api = d.add_app(App(
         stable_id("app:obo-api"), "OBO middle tier", contoso.id,
         identifier_uris=[f"api://{stable_id('app:obo-api')}"], scopes=["access_as_user"],
@@ -87,12 +89,18 @@ def build(directory: Directory | None = None) -> Seed:
         TOKEN_EXCHANGE_APP_ID, "Azure AD Token Exchange", contoso.id,
         identifier_uris=["api://AzureADTokenExchange"], token_version=2,
     ), tenants=everyone)
+    saml_app = d.add_app(App(
+        stable_id("app:erp-saml"), "Contoso ERP (SAML)", contoso.id,
+        identifier_uris=[SAML_ENTITY_ID], token_version=1,
+        reply_urls=["https://*.erp.contoso.example/acs", "https://erp.contoso.example/saml/acs"],
+    ), tenants=[contoso.id])
     function_identity = d.add_app(App(stable_id("mi:obo-func"), "id-obo-func", contoso.id))
 
     for tenant in (contoso, fabrikam, northwind):
         d.grant_consent(tenant, api, graph, ["User.Read", "User.ReadBasic.All", "Mail.Read"])
         d.grant_consent(tenant, spa, api, ["access_as_user"])
     d.grant_consent(tailspin, spa, api, ["access_as_user"])
+    d.grant_consent(contoso, api, saml_app, ["user_impersonation"])
 
     alice = d.add_user("Alice", contoso)
     bob = d.add_user("Bob", fabrikam)
@@ -102,6 +110,6 @@ def build(directory: Directory | None = None) -> Seed:
     nina = d.add_user("Nina", northwind)
     tess = d.add_user("Tess", tailspin)
     return Seed(
-        d, contoso, fabrikam, northwind, tailspin, api, spa, other_api, graph, key_vault,
+        d, contoso, fabrikam, northwind, tailspin, api, spa, other_api, graph, saml_app, key_vault,
         function_identity, alice, bob, carol, dave, nina, tess, api_key, api_cert,
     )

@@ -1,4 +1,4 @@
-"""All stand-ins together: one CA, four services on free loopback ports, and the settings
+"""All stand-ins together: one CA, five services on free loopback ports, and the settings
 that point the function app at them."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from devstack.graph import GraphApi
 from devstack.httpserver import Server
 from devstack.identity import ManagedIdentityEndpoint
 from devstack.keyvault import KeyVault
-from devstack.seed import Seed, build
+from devstack.samlapi import SamlApi
+from devstack.seed import SAML_ENTITY_ID, Seed, build
 from devstack.tls import LocalCA
 
 CERTIFICATE_NAME = "obo-api-cert"
@@ -29,6 +30,7 @@ class DevStack:
         self.directory = self.seed.directory
         self.entra = Entra(self.directory)
         self.graph = GraphApi(self.directory)
+        self.saml_api = SamlApi(self.directory, SAML_ENTITY_ID)
         self.vault = KeyVault(
             self.directory, self.seed.contoso,
             readers={self.directory.principal_id(self.seed.function_identity, self.seed.contoso)},
@@ -41,7 +43,7 @@ class DevStack:
 
     def start(self) -> DevStack:
         tls = self.ca.server_context()
-        for service in (self.entra, self.graph, self.vault):
+        for service in (self.entra, self.graph, self.saml_api, self.vault):
             self._servers.append(Server(service, tls))
         self._servers.append(Server(self.identity, None))  # App Service's endpoint is plain HTTP
         self.directory.authority_host = self.entra.base_url
@@ -80,3 +82,12 @@ class DevStack:
         }
         values.update(overrides)
         return values
+
+    def saml_overrides(self, token_type: str = "saml2", endpoint: str = "v1") -> dict[str, str]:
+        """What ``settings`` needs changed for JWT-to-SAML exchange with the SAML-only API."""
+        return {
+            "OBO_DOWNSTREAM_TOKEN_TYPE": token_type,
+            "OBO_SAML_ENDPOINT": endpoint,
+            "OBO_DOWNSTREAM_SCOPES": f"{SAML_ENTITY_ID}/.default",
+            "OBO_DOWNSTREAM_BASE_URL": self.saml_api.base_url,
+        }

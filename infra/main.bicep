@@ -104,6 +104,30 @@ param createDownstreamApi bool = false
 @description('Delegated scope exposed by API 2 when createDownstreamApi is true.')
 param downstreamScopeValue string = 'access_as_user'
 
+@description('JWT-to-SAML: the entity ID (identifier) of a downstream application configured for SAML single sign-on; empty for an OAuth downstream API.')
+param samlEntityId string = ''
+
+@description('OBO_DOWNSTREAM_TOKEN_TYPE when samlEntityId is set: saml2 or saml1.')
+@allowed([
+  'saml2'
+  'saml1'
+])
+param samlTokenType string = 'saml2'
+
+@description('OBO_SAML_ENDPOINT: v1 (resource parameter) or v2 (<entity id>/.default).')
+@allowed([
+  'v1'
+  'v2'
+])
+param samlEndpoint string = 'v1'
+
+@description('OBO_TRACE: verbose adds each exchange request\'s parameter names and client assertion header to the logs.')
+@allowed([
+  'basic'
+  'verbose'
+])
+param exchangeTrace string = 'basic'
+
 @description('Grant tenant-wide admin consent for the downstream scopes (needs Privileged Role Administrator or Global Administrator).')
 param grantAdminConsent bool = false
 
@@ -253,7 +277,10 @@ module api 'app/api.bicep' = {
     oboKeyVaultUrl: useCertificate ? keyVault.outputs.KEY_VAULT_URL : ''
     oboCertificateName: useCertificate ? certificateName : ''
     oboDownstreamBaseUrl: downstreamBaseUrl
-    oboDownstreamScopes: entra.outputs.DOWNSTREAM_SCOPES
+    oboDownstreamScopes: empty(samlEntityId) ? entra.outputs.DOWNSTREAM_SCOPES : '${samlEntityId}/.default'
+    oboDownstreamTokenType: empty(samlEntityId) ? 'jwt' : samlTokenType
+    oboSamlEndpoint: samlEndpoint
+    oboTrace: exchangeTrace
   }
 }
 

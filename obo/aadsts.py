@@ -107,13 +107,21 @@ _TABLE = (
     ),
     Aadsts(
         500011,
-        "The downstream resource was not found in the tenant.",
+        "The downstream resource was not found in the user's tenant (for a SAML downstream: "
+        "its enterprise application exists only in another tenant).",
         "Check OBO_DOWNSTREAM_SCOPES and that the downstream API is provisioned there.",
     ),
     Aadsts(
         70011,
-        "A requested scope is not valid for the downstream resource.",
+        "A requested scope is not valid for the downstream resource (a SAML assertion is "
+        "issued only for '<entity id>/.default').",
         "Check OBO_DOWNSTREAM_SCOPES against the scopes the downstream API exposes.",
+    ),
+    Aadsts(
+        9002313,
+        "The request is malformed: for JWT-to-SAML, a requested_token_type other than the "
+        "saml2/saml1 URNs, or SAML asked for outside On-Behalf-Of.",
+        "Set OBO_DOWNSTREAM_TOKEN_TYPE to saml2 or saml1.",
     ),
     Aadsts(
         28000,

@@ -28,11 +28,15 @@ SETTING_NAMES = (
     "OBO_CERTIFICATE_NAME",
     "OBO_DOWNSTREAM_BASE_URL",
     "OBO_DOWNSTREAM_SCOPES",
+    "OBO_DOWNSTREAM_TOKEN_TYPE",
+    "OBO_SAML_ENDPOINT",
+    "OBO_TRACE",
     "OBO_CA_BUNDLE",
 )
 
 _SPLIT = re.compile(r"[\s,]+")
 _MULTI_TENANT = {"common", "organizations", "consumers"}
+TOKEN_TYPES = ("jwt", "saml2", "saml1")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ class Settings:
     downstream_base_url: str
     downstream_scopes: tuple[str, ...]
     ca_bundle: str | None
+    downstream_token_type: str = "jwt"  # "saml2"/"saml1": JWT-to-SAML exchange (obo/saml.py)
+    saml_endpoint: str = "v1"  # which token endpoint asks for SAML: "v1" (resource) or "v2"
+    trace_verbose: bool = False  # exchange records add parameter names and assertion header
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +82,17 @@ class Settings:
             raise _invalid("OBO_REQUIRED_SCOPES", "must name at least one delegated scope")
         if not downstream_scopes:
             raise _invalid("OBO_DOWNSTREAM_SCOPES", "must name at least one scope")
+        token_type = _choice(
+            "OBO_DOWNSTREAM_TOKEN_TYPE", get("OBO_DOWNSTREAM_TOKEN_TYPE", "jwt"), TOKEN_TYPES
+        )
+        if token_type != "jwt" and (
+            len(downstream_scopes) != 1 or not downstream_scopes[0].endswith("/.default")
+        ):
+            raise _invalid(
+                "OBO_DOWNSTREAM_SCOPES",
+                "must be exactly one '<entity id>/.default' when OBO_DOWNSTREAM_TOKEN_TYPE "
+                "asks for SAML (a SAML assertion is issued for the whole application)",
+            )
         ca_bundle = get("OBO_CA_BUNDLE") or None
         if ca_bundle and not Path(ca_bundle).is_file():
             raise _invalid("OBO_CA_BUNDLE", f"file {ca_bundle!r} does not exist")
@@ -95,7 +113,19 @@ class Settings:
             ),
             downstream_scopes=downstream_scopes,
             ca_bundle=ca_bundle,
+            downstream_token_type=token_type,
+            saml_endpoint=_choice(
+                "OBO_SAML_ENDPOINT", get("OBO_SAML_ENDPOINT", "v1"), ("v1", "v2")
+            ),
+            trace_verbose=_choice(
+                "OBO_TRACE", get("OBO_TRACE", "basic"), ("basic", "verbose")
+            ) == "verbose",
         )
+
+    @property
+    def saml_resource(self) -> str:
+        """The SAML application's entity ID: the one downstream scope without ``/.default``."""
+        return self.downstream_scopes[0].removesuffix("/.default")
 
     def tenant_allowed(self, tid: str) -> bool:
         return self.allowed_tenants is None or tid in self.allowed_tenants
@@ -113,6 +143,12 @@ def _split(value: str) -> list[str]:
 
 def _invalid(name: str, why: str) -> ConfigurationError:
     return ConfigurationError("OBO1001", f"Setting {name} {why}.", setting=name)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value.lower() not in allowed:
+        raise _invalid(name, f"must be one of {', '.join(allowed)}, got {value[:40]!r}")
+    return value.lower()
 
 
 def _guid(name: str, value: str) -> str:

@@ -82,7 +82,7 @@ class Downstream:
         self,
         method: str,
         path: str,
-        token: str,
+        authorization: str,
         *,
         query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
@@ -92,7 +92,7 @@ class Downstream:
         outgoing = {
             k: v for k, v in (headers or {}).items() if k.lower() in FORWARDED_REQUEST_HEADERS
         }
-        outgoing["Authorization"] = f"Bearer {token}"  # only the OBO token, never the caller's
+        outgoing["Authorization"] = authorization  # only the OBO token, never the caller's
         attempts = MAX_ATTEMPTS if method in IDEMPOTENT else 1
         for attempt in range(1, attempts + 1):
             try:

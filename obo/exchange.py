@@ -7,6 +7,10 @@
   user's throttling and replays it to another; each caller gets its own 503.
 - Results are cached under a hash of (token, tenant, scopes, claims); concurrent misses for
   the same key share one call to Entra.
+- For a SAML-only downstream (``OBO_DOWNSTREAM_TOKEN_TYPE``) the same exchange asks for a
+  SAML assertion, on v2 through MSAL or on v1 through :class:`obo.saml.V1Client`.
+- Every exchange logs one record without tokens; ``OBO_TRACE=verbose`` adds the names of
+  the parameters sent and the client assertion's header (thumbprints, certificate subject).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from obo.errors import (
     DependencyUnavailable,
     Forbidden,
 )
+from obo.saml import TOKEN_TYPES, V1Client, authorization, decode_assertion
+from obo.trace import RequestTrace
 from obo.validation import Caller
 
 log = logging.getLogger("obo.exchange")
@@ -46,7 +52,9 @@ CERTIFICATE_REJECTED = frozenset({700027, 700024, 7000214, 1000502, 700021})
 
 @dataclass(frozen=True)
 class OboToken:
-    access_token: str
+    """What the downstream call sends: the whole ``Authorization`` value, and until when."""
+
+    authorization: str
     expires_at: float
 
     def __repr__(self) -> str:
@@ -60,12 +68,18 @@ class EntraUnavailable(Exception):
 
 
 class _EntraHttpClient:
-    """MSAL's ``http_client``: the shared session, but 429/5xx become exceptions (see above)."""
+    """MSAL's ``http_client``: the shared session, but 429/5xx become exceptions (see above).
 
-    def __init__(self, session: requests.Session) -> None:
+    With a trace, it also notes what each token request carried (names, never values).
+    """
+
+    def __init__(self, session: requests.Session, trace: RequestTrace | None = None) -> None:
         self._session = session
+        self.trace = trace
 
     def post(self, url: str, **kwargs: Any) -> Any:
+        if self.trace is not None:
+            self.trace.note(kwargs.get("data"))
         return self._checked(self._session.post(url, **kwargs))
 
     def get(self, url: str, **kwargs: Any) -> Any:
@@ -80,6 +94,8 @@ class _EntraHttpClient:
             try:
                 body = response.json()
             except ValueError:
+                body = None
+            if not isinstance(body, dict):
                 body = {}
             raise EntraUnavailable(response.status_code, _retry_after(response.headers), body)
         return response
@@ -102,7 +118,13 @@ class Exchanger:
     ) -> None:
         self._settings = settings
         self._certificates = certificates
-        self._http = _EntraHttpClient(session)
+        self._trace = RequestTrace() if settings.trace_verbose else None
+        self._http = _EntraHttpClient(session, self._trace)
+        self._v1 = (
+            V1Client(settings.authority_host, settings.client_id, self._http, clock)
+            if settings.downstream_token_type != "jwt" and settings.saml_endpoint == "v1"
+            else None
+        )
         self._clock = clock
         self._apps: dict[tuple[str, str], msal.ConfidentialClientApplication] = {}
         self._apps_lock = threading.Lock()
@@ -149,20 +171,45 @@ class Exchanger:
             certificate = self._certificates.reload(certificate.version)
             result = self._acquire(certificate, caller, assertion, claims)
         if "access_token" in result:
-            expires_in = float(result.get("expires_in", 0) or 0)
-            return OboToken(str(result["access_token"]), self._clock() + expires_in)
+            expires_at = self._clock() + _seconds(result.get("expires_in"))
+            return OboToken(self._authorization(str(result["access_token"])), expires_at)
         raise _map_error(result, self.scopes)
+
+    def _authorization(self, issued: str) -> str:
+        kind = self._settings.downstream_token_type
+        if kind == "jwt":
+            return f"Bearer {issued}"
+        return authorization(decode_assertion(issued, kind))
+
+    def _request(
+        self, certificate: ClientCertificate, caller: Caller, assertion: str, claims: str | None
+    ) -> dict[str, Any]:
+        kind = self._settings.downstream_token_type
+        if self._v1 is not None:
+            return self._v1.on_behalf_of(
+                certificate, caller.tid, assertion, self._settings.saml_resource, kind, claims
+            )
+        extra = {"data": {"requested_token_type": TOKEN_TYPES[kind]}} if kind != "jwt" else {}
+        app = self._app(caller.tid, certificate)
+        result: dict[str, Any] = app.acquire_token_on_behalf_of(
+            assertion, self.scopes, claims_challenge=claims, **extra
+        )
+        return result
 
     def _acquire(
         self, certificate: ClientCertificate, caller: Caller, assertion: str, claims: str | None
     ) -> dict[str, Any]:
         started = time.perf_counter()
+        if self._trace is not None:
+            self._trace.start()
+        result: dict[str, Any] = {}
+        outcome = "failed"
         try:
-            app = self._app(caller.tid, certificate)
-            result: dict[str, Any] = app.acquire_token_on_behalf_of(
-                assertion, self.scopes, claims_challenge=claims
-            )
+            result = self._request(certificate, caller, assertion, claims)
+            outcome = "ok" if "access_token" in result else str(result.get("error"))
+            return result
         except EntraUnavailable as exc:
+            result, outcome = exc.body, f"entra_{exc.status}"
             raise DependencyUnavailable(
                 "OBO5001",
                 f"Entra ID answered {exc.status} to the token exchange; try again later.",
@@ -170,35 +217,47 @@ class Exchanger:
                 **_ids(exc.body),
             ) from exc
         except requests.Timeout as exc:
+            outcome = "timeout"
             raise DependencyTimeout(
                 "OBO5005", "Entra ID did not answer the token exchange in time."
             ) from exc
         except (requests.ConnectionError, ValueError) as exc:
             # MSAL raises ValueError when tenant discovery fails (Entra unreachable or refusing)
+            outcome = "unreachable"
             raise DependencyUnavailable(
                 "OBO5002", "Entra ID is unreachable for the token exchange.", retry_after=5
             ) from exc
-        log.info(
-            "obo exchange",
-            extra={
-                "obo": {
-                    "authority": self._settings.authority(caller.tid),
-                    "client_id": self._settings.client_id,
-                    "scopes": self.scopes,
-                    "tid": caller.tid,
-                    "oid": caller.oid,
-                    "aud": caller.audience,
-                    "azp": caller.client_app,
-                    "ver": caller.version,
-                    "outcome": "ok" if "access_token" in result else result.get("error"),
-                    "aadsts": _codes(result),
-                    **_ids(result),
-                    "certificate_version": certificate.version,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                }
-            },
-        )
-        return result
+        finally:
+            self._log(certificate, caller, outcome, result, started)
+
+    def _log(
+        self,
+        certificate: ClientCertificate,
+        caller: Caller,
+        outcome: str,
+        result: dict[str, Any],
+        started: float,
+    ) -> None:
+        """The exchange's one record: who, for what, with which answer; never a token."""
+        record: dict[str, Any] = {
+            "authority": self._settings.authority(caller.tid),
+            "client_id": self._settings.client_id,
+            "scopes": self.scopes,
+            "token_type": self._settings.downstream_token_type,
+            "tid": caller.tid,
+            "oid": caller.oid,
+            "aud": caller.audience,
+            "azp": caller.client_app,
+            "ver": caller.version,
+            "outcome": outcome,
+            "aadsts": _codes(result),
+            **_ids(result),
+            "certificate_version": certificate.version,
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+        if self._trace is not None:
+            record["requests"] = self._trace.collect()
+        log.info("obo exchange", extra={"obo": record})
 
     def _app(self, tid: str, certificate: ClientCertificate) -> msal.ConfidentialClientApplication:
         key = (tid, certificate.version)
@@ -245,6 +304,14 @@ def _certificate_rejected(result: dict[str, Any]) -> bool:
     return result.get("error") == "invalid_client" and bool(
         CERTIFICATE_REJECTED.intersection(_codes(result))
     )
+
+
+def _seconds(value: Any) -> float:
+    """``expires_in``: a number on v2, a string on v1; anything else means "do not cache"."""
+    try:
+        return max(0.0, float(value or 0))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _retry_after(headers: Any) -> int:

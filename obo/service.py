@@ -66,7 +66,7 @@ class OboService:
                 return self.downstream.call(
                     method or request.method,
                     path,
-                    obo.access_token,
+                    obo.authorization,
                     query=request.query,
                     headers=request.headers,
                     body=request.body,

@@ -44,7 +44,10 @@ def _running_stack(clock: Clock) -> Iterator[DevStack]:
 @pytest.fixture
 def stack(_running_stack: DevStack, clock: Clock) -> Iterator[DevStack]:
     """The shared stack with faults cleared and counters zeroed for this test."""
-    services = (_running_stack.entra, _running_stack.vault, _running_stack.identity, _running_stack.graph)
+    services = (
+        _running_stack.entra, _running_stack.vault, _running_stack.identity,
+        _running_stack.graph, _running_stack.saml_api,
+    )
     for service in services:
         service.clear_faults()
         service.reset_counters()
@@ -54,6 +57,7 @@ def stack(_running_stack: DevStack, clock: Clock) -> Iterator[DevStack]:
     for service in services:
         service.clear_faults()
     _running_stack.graph.clear_claims()
+    _running_stack.entra.ignore_requested_token_type = False
     clock.offset = 0.0
 
 
@@ -104,6 +108,27 @@ def service(app_settings: dict[str, str], clock: Clock, sleeps: Sleeps):
     reset_service(None)
 
 
+@pytest.fixture
+def configure(stack: DevStack, monkeypatch: pytest.MonkeyPatch, clock: Clock, sleeps: Sleeps):
+    """``configure(**overrides)``: a fresh process-wide service from the stack's settings
+    with some changed (token type, trace mode...), as a restarted Functions host would run."""
+    from obo.config import Settings
+    from obo.service import OboService, reset_service
+
+    for name in _AZURE_IDENTITY_NOISE:
+        monkeypatch.delenv(name, raising=False)
+
+    def build(**overrides: str) -> OboService:
+        for name, value in stack.settings(**overrides).items():
+            monkeypatch.setenv(name, value)
+        svc = OboService(Settings.from_env(), clock=clock, sleep=sleeps, read_timeout=1.0)
+        reset_service(svc)
+        return svc
+
+    yield build
+    reset_service(None)
+
+
 # -- nothing replayable in the logs, in any test -----------------------------------------
 
 import logging  # noqa: E402
@@ -113,6 +138,7 @@ _SECRET_SHAPES = re.compile(
     r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]*"  # a JWT (token, assertion)
     r"|-----BEGIN [A-Z ]*-----"  # a PEM block (key, certificate)
     r"|rt\.[\w-]{20,}"  # the stand-in's refresh tokens
+    r"|PEFzc2VydGlvbi|<(?:\w+:)?Assertion\b"  # a SAML assertion: base64 or XML
 )
 
 

@@ -26,6 +26,16 @@ def test_defaults_follow_the_design():
     assert s.downstream_base_url == "https://graph.microsoft.com/v1.0"
     assert s.downstream_scopes == ("https://graph.microsoft.com/User.Read",)
     assert s.authority("8a1f0000-0000-0000-0000-000000000001").endswith("/8a1f0000-0000-0000-0000-000000000001")
+    assert (s.downstream_token_type, s.saml_endpoint, s.trace_verbose) == ("jwt", "v1", False)
+
+
+def test_saml_downstream_names_its_entity_id():
+    s = Settings.from_env({
+        **GOOD, "OBO_DOWNSTREAM_TOKEN_TYPE": "SAML1", "OBO_SAML_ENDPOINT": "v2",
+        "OBO_DOWNSTREAM_SCOPES": "https://erp.example/saml/.default", "OBO_TRACE": "verbose",
+    })
+    assert (s.downstream_token_type, s.saml_endpoint, s.trace_verbose) == ("saml1", "v2", True)
+    assert s.saml_resource == "https://erp.example/saml"
 
 
 def test_lists_accept_commas_and_spaces_and_star():
@@ -51,6 +61,9 @@ def test_never_a_tenantless_authority():
         ("OBO_ALLOWED_TENANTS", "contoso,fabrikam", "must be a GUID"),
         ("OBO_CERTIFICATE_NAME", "bad/name", "letters, digits"),
         ("OBO_CA_BUNDLE", "/nonexistent/ca.pem", "does not exist"),
+        ("OBO_DOWNSTREAM_TOKEN_TYPE", "saml", "jwt, saml2, saml1"),
+        ("OBO_SAML_ENDPOINT", "v3", "v1, v2"),
+        ("OBO_TRACE", "debug", "basic, verbose"),
     ],
 )
 def test_bad_setting_names_itself(name, value, fragment):
@@ -58,6 +71,17 @@ def test_bad_setting_names_itself(name, value, fragment):
         Settings.from_env({**GOOD, name: value})
     assert info.value.code == "OBO1001"
     assert name in info.value.detail and fragment in info.value.detail
+
+
+@pytest.mark.parametrize(
+    "scopes",
+    ["https://erp.example/saml/user_impersonation", "https://a/.default https://b/.default"],
+)
+def test_saml_needs_exactly_one_default_scope(scopes):
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({**GOOD, "OBO_DOWNSTREAM_TOKEN_TYPE": "saml2", "OBO_DOWNSTREAM_SCOPES": scopes})
+    assert info.value.extra["setting"] == "OBO_DOWNSTREAM_SCOPES"
+    assert "<entity id>/.default" in info.value.detail
 
 
 def test_misconfigured_app_answers_problem_not_trace(monkeypatch):

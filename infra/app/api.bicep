@@ -91,6 +91,28 @@ param oboDownstreamBaseUrl string
 @description('OBO_DOWNSTREAM_SCOPES: scopes requested for API 2, space separated.')
 param oboDownstreamScopes string
 
+@description('OBO_DOWNSTREAM_TOKEN_TYPE: jwt, or saml2/saml1 for a downstream API that accepts only SAML.')
+@allowed([
+  'jwt'
+  'saml2'
+  'saml1'
+])
+param oboDownstreamTokenType string = 'jwt'
+
+@description('OBO_SAML_ENDPOINT: token endpoint asked for SAML assertions (v1 with resource, v2 with <entity id>/.default).')
+@allowed([
+  'v1'
+  'v2'
+])
+param oboSamlEndpoint string = 'v1'
+
+@description('OBO_TRACE: basic, or verbose to log the exchange request\'s parameter names and client assertion header.')
+@allowed([
+  'basic'
+  'verbose'
+])
+param oboTrace string = 'basic'
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -169,6 +191,18 @@ var appSettings = [
   {
     name: 'OBO_DOWNSTREAM_SCOPES'
     value: oboDownstreamScopes
+  }
+  {
+    name: 'OBO_DOWNSTREAM_TOKEN_TYPE'
+    value: oboDownstreamTokenType
+  }
+  {
+    name: 'OBO_SAML_ENDPOINT'
+    value: oboSamlEndpoint
+  }
+  {
+    name: 'OBO_TRACE'
+    value: oboTrace
   }
 ]
 
