@@ -34,6 +34,24 @@ SETTING_NAMES = (
     "OBO_CA_BUNDLE",
 )
 
+UNSET_ID = "00000000-0000-0000-0000-000000000000"
+# What Settings.partial puts in place of a refused setting, so the others can still be read.
+_PLACEHOLDERS = {
+    "OBO_TENANT_ID": UNSET_ID,
+    "OBO_CLIENT_ID": UNSET_ID,
+    "OBO_AUTHORITY_HOST": "https://login.microsoftonline.com",
+    "OBO_ALLOWED_TENANTS": "*",
+    "OBO_AUDIENCES": "",
+    "OBO_REQUIRED_SCOPES": "access_as_user",
+    "OBO_KEY_VAULT_URL": "https://unset.invalid",
+    "OBO_CERTIFICATE_NAME": "unset",
+    "OBO_DOWNSTREAM_BASE_URL": "https://unset.invalid",
+    "OBO_DOWNSTREAM_SCOPES": "unset/.default",
+    "OBO_DOWNSTREAM_TOKEN_TYPE": "jwt",
+    "OBO_SAML_ENDPOINT": "v1",
+    "OBO_TRACE": "basic",
+    "OBO_CA_BUNDLE": "",
+}
 _SPLIT = re.compile(r"[\s,]+")
 _MULTI_TENANT = {"common", "organizations", "consumers"}
 TOKEN_TYPES = ("jwt", "saml2", "saml1")
@@ -121,6 +139,22 @@ class Settings:
                 "OBO_TRACE", get("OBO_TRACE", "basic"), ("basic", "verbose")
             ) == "verbose",
         )
+
+    @classmethod
+    def partial(cls, env: Mapping[str, str]) -> tuple[Settings, dict[str, str]]:
+        """Settings even when some are missing or invalid (for offline tools such as
+        ``python -m obo diagnose``): those are replaced by placeholders and returned, by
+        name, with the reason ``from_env`` refused them."""
+        patched, refused = dict(env), dict[str, str]()
+        while True:
+            try:
+                return cls.from_env(patched), refused
+            except ConfigurationError as exc:
+                name = str(exc.extra.get("setting"))
+                if name in refused or name not in _PLACEHOLDERS:
+                    raise
+                refused[name] = exc.detail
+                patched[name] = _PLACEHOLDERS[name]
 
     @property
     def saml_resource(self) -> str:

@@ -1,8 +1,10 @@
 """Explain offline whether API 1 can exchange a token On-Behalf-Of, and what Entra would answer.
 
-Follows :mod:`obo.validation`'s order and OBO3xxx codes (kind, tenant, issuer, lifetime, scope)
-but collects every finding instead of stopping at the first, and names the AADSTS code Entra
-would return (:mod:`obo.aadsts`). Nothing is fetched, so the signature is never checked.
+Uses :mod:`obo.validation`'s classifier (``token_kind``) and follows its order and OBO3xxx
+codes (kind, tenant, issuer, lifetime, scope), but collects every finding instead of stopping
+at the first, and names the AADSTS code Entra would return (:mod:`obo.aadsts`). Settings are
+read with :meth:`obo.config.Settings.partial`, so incomplete ones still give a report.
+Nothing is fetched, so the signature is never checked.
 """
 
 from __future__ import annotations
@@ -14,23 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from obo.aadsts import describe
-from obo.config import Settings
-from obo.errors import ConfigurationError
-from obo.validation import GRAPH_AUDIENCES, LEEWAY, peek
+from obo.config import UNSET_ID, Settings
+from obo.validation import LEEWAY, peek, token_kind
 
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _UNITS = (("second", 1, 90), ("minute", 60, 90 * 60), ("hour", 3600, 48 * 3600))
-_NIL = "00000000-0000-0000-0000-000000000000"
-# Settings.from_env stops at the first refused setting; a placeholder lets it read the rest.
-_PLACEHOLDERS = {
-    "OBO_TENANT_ID": _NIL, "OBO_CLIENT_ID": _NIL, "OBO_ALLOWED_TENANTS": "*",
-    "OBO_AUTHORITY_HOST": "https://login.microsoftonline.com", "OBO_CA_BUNDLE": "",
-    "OBO_REQUIRED_SCOPES": "access_as_user", "OBO_KEY_VAULT_URL": "https://unset.invalid",
-    "OBO_CERTIFICATE_NAME": "unset", "OBO_DOWNSTREAM_BASE_URL": "https://unset.invalid",
-    "OBO_DOWNSTREAM_SCOPES": "unset",
-}
-
-
 @dataclass(frozen=True)
 class Problem:
     """One reason API 1 cannot use the token: its own code, and Entra's answer were it asked."""
@@ -78,37 +68,6 @@ class Report:
         }
 
 
-def load_settings(values: Mapping[str, str]) -> tuple[Settings, dict[str, str]]:
-    """The settings, with placeholders for those from_env refused, and why it refused them."""
-    patched, refused = dict(values), dict[str, str]()
-    while True:
-        try:
-            return Settings.from_env(patched), refused
-        except ConfigurationError as exc:
-            name = str(exc.extra.get("setting"))
-            if name in refused or name not in _PLACEHOLDERS:
-                raise
-            refused[name] = exc.detail
-            patched[name] = _PLACEHOLDERS[name]
-
-
-def classify(
-    header: Mapping[str, Any], claims: Mapping[str, Any], audiences: frozenset[str] | None
-) -> str:
-    """delegated, id_token, app_only, graph or b2c, decided as TokenValidator decides."""
-    iss, aud, acr = (str(claims.get(name, "")) for name in ("iss", "aud", "acr"))
-    if ".b2clogin.com/" in iss or "tfp" in claims or acr.lower().startswith("b2c_"):
-        return "b2c"
-    if "nonce" in header or aud in GRAPH_AUDIENCES:
-        return "graph"  # Graph signs over a hashed header nonce: only Graph can verify these
-    has_scp, has_roles, app = "scp" in claims, "roles" in claims, claims.get("idtyp") == "app"
-    foreign = audiences is not None and aud not in audiences
-    if not (has_scp or has_roles or app) and ("nonce" in claims or "at_hash" in claims or foreign):
-        return "id_token"
-    # Without scp it is never a user's delegated token (v1 app tokens carry no idtyp).
-    return "delegated" if has_scp and not app else "app_only"
-
-
 def diagnose(token: str, settings: Mapping[str, str], now: float | None = None) -> Report:
     """The report for ``token`` under app ``settings`` (the environment, local.settings.json).
 
@@ -116,7 +75,7 @@ def diagnose(token: str, settings: Mapping[str, str], now: float | None = None) 
     """
     header, claims = peek(token)
     now = time.time() if now is None else now
-    conf, refused = load_settings(settings)
+    conf, refused = Settings.partial(settings)
     unknown = {  # what cannot be judged, and the setting it needs
         "OBO_CLIENT_ID": "OBO_CLIENT_ID" in refused and not settings.get("OBO_AUDIENCES"),
         "OBO_ALLOWED_TENANTS": "OBO_ALLOWED_TENANTS" in refused
@@ -128,7 +87,7 @@ def diagnose(token: str, settings: Mapping[str, str], now: float | None = None) 
     tid, idp = _tid(claims), str(claims.get("idp", ""))
     home = _GUID.search(idp)
     facts = {
-        "kind": classify(header, claims, audiences),
+        "kind": token_kind(header, claims, audiences),
         "version": str(claims.get("ver", "1.0")),
         "issuer": str(claims.get("iss", "")),
         "tenant": tid,
@@ -157,7 +116,7 @@ def _findings(
     conf: Settings, audiences: frozenset[str] | None, unknown: Mapping[str, bool], now: float,
 ) -> list[Problem]:
     kind, tid, aud = facts["kind"], facts["tenant"], facts["audience"]
-    client = "<API 1 client id>" if conf.client_id == _NIL else conf.client_id
+    client = "<API 1 client id>" if conf.client_id == UNSET_ID else conf.client_id
     scope = f"api://{client}/{sorted(conf.required_scopes)[0]}"
     ours = audiences is not None and aud in audiences
     expected = "" if ours or not audiences else f" API 1 expects {' or '.join(sorted(audiences))}."

@@ -88,12 +88,9 @@ class TokenValidator:
 
     # -- 1. what can never be exchanged -----------------------------------------------
     def _refuse_unexchangeable(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> None:
-        iss = str(claims.get("iss", ""))
-        if (
-            ".b2clogin.com/" in iss
-            or "tfp" in claims
-            or str(claims.get("acr", "")).lower().startswith("b2c_")
-        ):
+        expected = " or ".join(sorted(self._settings.audiences))
+        kind = token_kind(header, claims, self._settings.audiences)
+        if kind == "b2c":
             raise Unauthorized(
                 "OBO3012",
                 "This token comes from Azure AD B2C, which does not support the On-Behalf-Of "
@@ -101,10 +98,9 @@ class TokenValidator:
                 "Entra ID (workforce) tenant for this API.",
             )
         aud = claims.get("aud")
-        expected = " or ".join(sorted(self._settings.audiences))
         if not isinstance(aud, str):  # Entra's tokens carry exactly one audience
             raise Unauthorized("OBO3007", f"The token's audience must be one string ({expected}).")
-        if "nonce" in header or aud in GRAPH_AUDIENCES:
+        if kind == "graph":
             raise Unauthorized(
                 "OBO3013",
                 f"This is an access token for Microsoft Graph (aud '{aud}'); this API needs a "
@@ -113,20 +109,14 @@ class TokenValidator:
                 "exchange (AADSTS500131; Graph tokens also fail signature checks, AADSTS50013).",
                 aadsts="AADSTS500131",
             )
-        has_scp, has_roles = "scp" in claims, "roles" in claims
-        if (
-            not has_scp
-            and not has_roles
-            and claims.get("idtyp") != "app"
-            and ("nonce" in claims or "at_hash" in claims or aud not in self._settings.audiences)
-        ):
+        if kind == "id_token":
             raise Unauthorized(
                 "OBO3010",
                 "This is an ID token. Send the access token for this API (scope "
                 f"api://{self._settings.client_id}/access_as_user), not the ID token: an ID "
                 "token proves a sign-in to the client app and cannot be exchanged.",
             )
-        if claims.get("idtyp") == "app" or (has_roles and not has_scp):
+        if kind == "app_only":
             raise Unauthorized(
                 "OBO3011",
                 "This is an app-only token (no 'scp'; client credentials or managed identity). "
@@ -241,6 +231,24 @@ def _expired() -> Unauthorized:
         "AADSTS500133).",
         aadsts="AADSTS500133",
     )
+
+
+def token_kind(
+    header: Mapping[str, Any], claims: Mapping[str, Any], audiences: frozenset[str] | None
+) -> str:
+    """``delegated``, ``id_token``, ``app_only``, ``graph`` or ``b2c``, from the unverified
+    header and claims; ``audiences=None`` when API 1's audiences are unknown (diagnose)."""
+    iss, aud, acr = (str(claims.get(name, "")) for name in ("iss", "aud", "acr"))
+    if ".b2clogin.com/" in iss or "tfp" in claims or acr.lower().startswith("b2c_"):
+        return "b2c"
+    if "nonce" in header or aud in GRAPH_AUDIENCES:
+        return "graph"  # Graph signs over a hashed header nonce: only Graph can verify these
+    has_scp, has_roles, app = "scp" in claims, "roles" in claims, claims.get("idtyp") == "app"
+    foreign = audiences is not None and aud not in audiences
+    if not (has_scp or has_roles or app) and ("nonce" in claims or "at_hash" in claims or foreign):
+        return "id_token"
+    # Without scp it is never a user's delegated token (v1 app tokens carry no idtyp).
+    return "delegated" if has_scp and not app else "app_only"
 
 
 def peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:

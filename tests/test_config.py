@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from obo.config import Settings
+from obo.config import SETTING_NAMES, UNSET_ID, Settings
 from obo.errors import ConfigurationError
 from obo.service import reset_service
 from tests.client import call
@@ -100,3 +100,19 @@ def test_misconfigured_app_answers_problem_not_trace(monkeypatch):
         assert call("health").status == 200  # liveness still answers
     finally:
         reset_service(None)
+
+
+@pytest.mark.parametrize("name", SETTING_NAMES)
+def test_partial_settings_name_what_they_could_not_read(name):
+    settings, refused = Settings.partial({**GOOD, name: "no good:"})
+    if name in refused:
+        assert name in refused[name]  # the reason names the setting
+    else:  # a free-form setting: taken as given
+        assert name in ("OBO_AUDIENCES", "OBO_REQUIRED_SCOPES", "OBO_DOWNSTREAM_SCOPES")
+    assert settings.client_id
+
+
+def test_partial_settings_from_nothing():
+    settings, refused = Settings.partial({})
+    assert {"OBO_TENANT_ID", "OBO_CLIENT_ID", "OBO_KEY_VAULT_URL", "OBO_CERTIFICATE_NAME"} <= set(refused)
+    assert settings.tenant_id == UNSET_ID  # a placeholder, reported by name in ``refused``

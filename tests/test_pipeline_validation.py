@@ -90,6 +90,22 @@ def test_app_only_token_is_refused(service, stack, no_exchange):
     assert "delegated" in problem["detail"]
 
 
+def test_v1_app_token_without_roles_or_idtyp_is_app_only_for_validation_and_diagnose(
+    service, stack, no_exchange
+):
+    # v1 app tokens carry no idtyp by default, and no roles when none were granted
+    from obo.diagnose import diagnose
+
+    seed = stack.seed
+    claims = tokens.claims_of(stack.directory.app_token(seed.contoso, seed.spa, seed.api))
+    del claims["idtyp"]
+    token = stack.directory.sign(seed.contoso, claims)
+    _assert_refused(call("me", token), "OBO3011")
+    report = diagnose(token, stack.settings())
+    assert report.facts["kind"] == "app_only"
+    assert [p.code for p in report.problems] == ["OBO3011"]
+
+
 def test_b2c_token_is_refused_before_exchange(service, stack, no_exchange):
     token = stack.directory.b2c_token(stack.seed.spa, stack.seed.api)
     problem = _assert_refused(call("me", token), "OBO3012")
