@@ -107,3 +107,14 @@ def test_verbose_record_after_a_certificate_reload_holds_only_its_own_request(co
     first, second = exchange_records(caplog)
     assert first["outcome"] == "entra_503" and len(first["requests"]) == 1
     assert second["outcome"] == "ok" and len(second["requests"]) == 1
+
+
+@pytest.mark.parametrize("logger", ["obo.exchange", "msal.application", "azure.identity"])
+def test_the_leak_watch_catches_a_token_in_any_library_log(no_secrets_in_logs, stack, logger):
+    token = stack.seed.user_token(stack.seed.alice)
+    logging.getLogger(logger).debug("got %s", token)
+    logging.getLogger(logger).debug("assertion %s", "PEFzc2VydGlvbiB4bWxucz0i")
+    try:
+        assert len(no_secrets_in_logs.leaks) == 2
+    finally:
+        no_secrets_in_logs.leaks.clear()
