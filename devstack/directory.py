@@ -84,6 +84,17 @@ class User:
         return tenant_id != self.home_tenant
 
 
+@dataclass(frozen=True)
+class FederatedCredential:
+    """A federated identity credential on an application: whose tokens it accepts as its
+    client assertion (a managed identity: issuer = its tenant's v2 issuer, subject = its
+    object id, audience = api://AzureADTokenExchange)."""
+
+    issuer: str
+    subject: str
+    audiences: tuple[str, ...] = ("api://AzureADTokenExchange",)
+
+
 @dataclass
 class App:
     """An application registration (and, for managed identities, its service principal)."""
@@ -99,6 +110,7 @@ class App:
     token_version: int = 2  # requestedAccessTokenVersion (Graph: 1)
     public_client: bool = False
     reply_urls: list[str] = field(default_factory=list)  # SAML apps: the ACS URLs, in order
+    federated_credentials: list[FederatedCredential] = field(default_factory=list)
 
     @property
     def saml_recipient(self) -> str | None:

@@ -205,14 +205,21 @@ class Entra(Service):
             raise EntraError("invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.", status=401)
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise EntraError("invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret' (client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer).", status=401)
-        self._verify_client_assertion(req, assertion, app, tenant, v1=v1)
+        try:
+            jwt.get_unverified_header(assertion)
+            issuer = jwt.decode(assertion, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            raise EntraError("invalid_client", 50027, "JWT token is invalid or malformed.", status=401) from None
+        # An assertion the app signed itself names a client id as issuer; an identity
+        # provider's token (issuer URL) is accepted only through a federated credential.
+        if str(issuer).startswith("https://"):
+            self._verify_federated_assertion(assertion, app)
+        else:
+            self._verify_client_assertion(req, assertion, app, tenant, v1=v1)
         return app
 
     def _verify_client_assertion(self, req: Request, assertion: str, app: App, tenant: Tenant, *, v1: bool) -> None:
-        try:
-            header = jwt.get_unverified_header(assertion)
-        except jwt.PyJWTError:
-            raise EntraError("invalid_client", 50027, "JWT token is invalid or malformed.", status=401) from None
+        header = jwt.get_unverified_header(assertion)
         self.last_client_assertion_header = {k: v for k, v in header.items() if k != "x5c"} | {
             "x5c_present": "x5c" in header,
         }
@@ -251,6 +258,34 @@ class Entra(Service):
             seen = self._seen_jti.setdefault(str(claims["jti"]), assertion)
         if seen != assertion:
             raise EntraError("invalid_client", 50027, "JWT token is invalid: the 'jti' of the client assertion was already used.", status=401)
+
+    def _verify_federated_assertion(self, assertion: str, app: App) -> None:
+        """A token another issuer minted (here: a managed identity's), accepted as the app's
+        client assertion when a federated identity credential of the app names its issuer,
+        subject and audience ("Workload identity federation"; AADSTS70021/700211-700213)."""
+        try:
+            claims = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise EntraError("invalid_client", 50027, "JWT token is invalid or malformed.", status=401) from None
+        iss, sub, aud = (str(claims.get(name, "")) for name in ("iss", "sub", "aud"))
+        self.last_client_assertion_header = {"federated": True, "iss": iss}
+        candidates = [f for f in app.federated_credentials if f.issuer == iss]
+        if not candidates:
+            raise EntraError("invalid_client", 700211, f"No matching federated identity record found for presented assertion issuer '{iss}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.", status=401)
+        issuer_tenant = self.directory.tenant(iss.removeprefix(self.directory.authority_host + "/").split("/")[0])
+        try:
+            if issuer_tenant is None:
+                raise ValueError("issuer")
+            self.directory.verify(assertion, issuer_tenant)
+        except ValueError as exc:
+            if str(exc) == "lifetime":
+                raise EntraError("invalid_client", 700024, "Client assertion is not within its valid time range.", status=401) from None
+            raise EntraError("invalid_client", 700027, f"Client assertion failed signature validation. [Reason - {exc}]", status=401) from None
+        candidates = [f for f in candidates if aud in f.audiences]
+        if not candidates:
+            raise EntraError("invalid_client", 700212, f"No matching federated identity record found for presented assertion audience '{aud}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.", status=401)
+        if not any(f.subject == sub for f in candidates):
+            raise EntraError("invalid_client", 700213, f"No matching federated identity record found for presented assertion subject '{sub}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.", status=401)
 
     # -- what is asked for ----------------------------------------------------------
     def _requested(self, form: dict[str, str], tenant: Tenant, *, v1: bool) -> tuple[App, list[str]]:

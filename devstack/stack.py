@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from devstack.directory import Directory
+from devstack.directory import Directory, FederatedCredential
 from devstack.entra import Entra
 from devstack.graph import GraphApi
 from devstack.httpserver import Server
@@ -48,6 +48,11 @@ class DevStack:
         self._servers.append(Server(self.identity, None))  # App Service's endpoint is plain HTTP
         self.directory.authority_host = self.entra.base_url
         self.identity.allow_resource(self.vault.resource, self.seed.key_vault)
+        # Secretless mode: API 1 trusts the Function App's identity as a federated credential.
+        self.seed.api.federated_credentials.append(FederatedCredential(
+            issuer=self.directory.issuer_v2(self.seed.contoso.id),
+            subject=self.identity.object_id,
+        ))
         self.vault.import_certificate(CERTIFICATE_NAME, self.seed.api_key, self.seed.api_certificate)
         return self
 

@@ -60,10 +60,10 @@ param signInAudience string = 'AzureADMyOrg'
 @description('OBO_ALLOWED_TENANTS: comma list of tenant ids, or *; empty for this tenant only.')
 param allowedTenants string = ''
 
-@description('Create a Key Vault certificate as API 1\'s credential.')
+@description('Create a Key Vault certificate as API 1\'s credential (false needs enableManagedIdentityCredential).')
 param useCertificate bool = true
 
-@description('Secretless mode: make the Function App\'s managed identity a federated credential of API 1.')
+@description('Secretless mode: make the Function App\'s managed identity a federated credential of API 1 and use it (OBO_CLIENT_CREDENTIAL=managed_identity).')
 param enableManagedIdentityCredential bool = false
 
 @description('Name of API 1\'s certificate in Key Vault (OBO_CERTIFICATE_NAME).')
@@ -151,6 +151,9 @@ var apiUniqueName = 'obo-api-${resourceToken}'
 // environment() gives 'https://login.microsoftonline.com/' (or a national cloud's host) with a
 // trailing slash; OBO_AUTHORITY_HOST is the bare host URL.
 var loginEndpoint = environment().authentication.loginEndpoint
+// The audience of a managed identity token used as a federated credential, per cloud (the app
+// derives the same value from OBO_AUTHORITY_HOST).
+var federationAudience = environment().name == 'AzureUSGovernment' ? 'api://AzureADTokenExchangeUSGov' : (environment().name == 'AzureChinaCloud' ? 'api://AzureADTokenExchangeChina' : 'api://AzureADTokenExchange')
 var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, length(loginEndpoint) - 1) : loginEndpoint
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -245,6 +248,7 @@ module entra 'app/entra.bicep' = {
     certificateExpires: useCertificate ? certificate.outputs.CERTIFICATE_EXPIRES : ''
     enableManagedIdentityCredential: enableManagedIdentityCredential
     managedIdentityPrincipalId: identity.outputs.APP_IDENTITY_PRINCIPAL_ID
+    federatedCredentialAudience: federationAudience
     graphDelegatedScopes: graphDelegatedScopes
     createDownstreamApi: createDownstreamApi
     downstreamScopeValue: downstreamScopeValue
@@ -274,6 +278,7 @@ module api 'app/api.bicep' = {
     oboAllowedTenants: !empty(allowedTenants) ? allowedTenants : tenantId
     oboAudiences: '${entra.outputs.API_APP_ID},${entra.outputs.API_IDENTIFIER_URI}'
     oboRequiredScopes: 'access_as_user'
+    oboClientCredential: enableManagedIdentityCredential ? 'managed_identity' : 'certificate'
     oboKeyVaultUrl: useCertificate ? keyVault.outputs.KEY_VAULT_URL : ''
     oboCertificateName: useCertificate ? certificateName : ''
     oboDownstreamBaseUrl: downstreamBaseUrl

@@ -59,6 +59,27 @@ _TABLE = (
         "Check the host clock; the API reloads its certificate and retries once.",
     ),
     Aadsts(
+        700211,
+        "Secretless mode: no federated identity credential of API 1 names the managed "
+        "identity token's issuer.",
+        "Add a federated identity credential to API 1 (infra: enableManagedIdentityCredential) "
+        "with issuer https://login.microsoftonline.com/<tenant id>/v2.0.",
+    ),
+    Aadsts(
+        700212,
+        "Secretless mode: the managed identity token's audience is not the one API 1's "
+        "federated identity credential expects.",
+        "Set the federated identity credential's audience to api://AzureADTokenExchange "
+        "(api://AzureADTokenExchangeUSGov / ...China in national clouds).",
+    ),
+    Aadsts(
+        700213,
+        "Secretless mode: the managed identity token's subject is not the one API 1's "
+        "federated identity credential names.",
+        "Set the federated identity credential's subject to the managed identity's object "
+        "(principal) id, and AZURE_CLIENT_ID to that identity's client id.",
+    ),
+    Aadsts(
         500133,
         "The user's assertion has expired.",
         "The client must acquire a fresh access token for API 1 and retry.",

@@ -24,6 +24,7 @@ SETTING_NAMES = (
     "OBO_ALLOWED_TENANTS",
     "OBO_AUDIENCES",
     "OBO_REQUIRED_SCOPES",
+    "OBO_CLIENT_CREDENTIAL",
     "OBO_KEY_VAULT_URL",
     "OBO_CERTIFICATE_NAME",
     "OBO_DOWNSTREAM_BASE_URL",
@@ -43,6 +44,7 @@ _PLACEHOLDERS = {
     "OBO_ALLOWED_TENANTS": "*",
     "OBO_AUDIENCES": "",
     "OBO_REQUIRED_SCOPES": "access_as_user",
+    "OBO_CLIENT_CREDENTIAL": "certificate",
     "OBO_KEY_VAULT_URL": "https://unset.invalid",
     "OBO_CERTIFICATE_NAME": "unset",
     "OBO_DOWNSTREAM_BASE_URL": "https://unset.invalid",
@@ -55,6 +57,13 @@ _PLACEHOLDERS = {
 _SPLIT = re.compile(r"[\s,]+")
 _MULTI_TENANT = {"common", "organizations", "consumers"}
 TOKEN_TYPES = ("jwt", "saml2", "saml1")
+CLIENT_CREDENTIALS = ("certificate", "managed_identity")
+# The audience of a managed identity token used as a federated credential, per cloud.
+_FEDERATION_AUDIENCES = {
+    "login.microsoftonline.us": "api://AzureADTokenExchangeUSGov",
+    "login.chinacloudapi.cn": "api://AzureADTokenExchangeChina",
+    "login.partner.microsoftonline.cn": "api://AzureADTokenExchangeChina",
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +74,7 @@ class Settings:
     allowed_tenants: frozenset[str] | None  # None means any tenant ("*")
     audiences: frozenset[str]
     required_scopes: frozenset[str]
-    key_vault_url: str
+    key_vault_url: str  # empty with the managed identity credential
     certificate_name: str
     downstream_base_url: str
     downstream_scopes: tuple[str, ...]
@@ -73,6 +82,7 @@ class Settings:
     downstream_token_type: str = "jwt"  # "saml2"/"saml1": JWT-to-SAML exchange (obo/saml.py)
     saml_endpoint: str = "v1"  # which token endpoint asks for SAML: "v1" (resource) or "v2"
     trace_verbose: bool = False  # exchange records add parameter names and assertion header
+    client_credential: str = "certificate"  # or "managed_identity" (secretless, obo/credentials)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +121,16 @@ class Settings:
                 "must be exactly one '<entity id>/.default' when OBO_DOWNSTREAM_TOKEN_TYPE "
                 "asks for SAML (a SAML assertion is issued for the whole application)",
             )
+        credential = _choice(
+            "OBO_CLIENT_CREDENTIAL", get("OBO_CLIENT_CREDENTIAL", "certificate"), CLIENT_CREDENTIALS
+        )
+        certificate = credential == "certificate"
+        key_vault_url = get("OBO_KEY_VAULT_URL")
+        certificate_name = get("OBO_CERTIFICATE_NAME")
+        if certificate or key_vault_url:
+            key_vault_url = _https_url("OBO_KEY_VAULT_URL", key_vault_url)
+        if certificate or certificate_name:
+            certificate_name = _certificate_name(certificate_name)
         ca_bundle = get("OBO_CA_BUNDLE") or None
         if ca_bundle and not Path(ca_bundle).is_file():
             raise _invalid("OBO_CA_BUNDLE", f"file {ca_bundle!r} does not exist")
@@ -123,8 +143,8 @@ class Settings:
             allowed_tenants=allowed,
             audiences=audiences,
             required_scopes=scopes,
-            key_vault_url=_https_url("OBO_KEY_VAULT_URL", get("OBO_KEY_VAULT_URL")),
-            certificate_name=_certificate_name(get("OBO_CERTIFICATE_NAME")),
+            key_vault_url=key_vault_url,
+            certificate_name=certificate_name,
             downstream_base_url=_https_url(
                 "OBO_DOWNSTREAM_BASE_URL",
                 get("OBO_DOWNSTREAM_BASE_URL", "https://graph.microsoft.com/v1.0"),
@@ -138,6 +158,7 @@ class Settings:
             trace_verbose=_choice(
                 "OBO_TRACE", get("OBO_TRACE", "basic"), ("basic", "verbose")
             ) == "verbose",
+            client_credential=credential,
         )
 
     @classmethod
@@ -160,6 +181,12 @@ class Settings:
     def saml_resource(self) -> str:
         """The SAML application's entity ID: the one downstream scope without ``/.default``."""
         return self.downstream_scopes[0].removesuffix("/.default")
+
+    @property
+    def federation_audience(self) -> str:
+        """What the managed identity's token is requested for when it is API 1's credential."""
+        host = urlsplit(self.authority_host).hostname or ""
+        return _FEDERATION_AUDIENCES.get(host, "api://AzureADTokenExchange")
 
     def tenant_allowed(self, tid: str) -> bool:
         return self.allowed_tenants is None or tid in self.allowed_tenants

@@ -1,20 +1,31 @@
-"""API 1's certificate from Key Vault, read with a managed identity, as MSAL's credential.
+"""How API 1 proves itself to Entra: a certificate from Key Vault, or (secretless) a token
+of the Function App's managed identity that API 1 trusts as a federated credential.
 
-The certificates client gives the public part and version; the secret of the same name
-holds the private key (PEM or PKCS#12), as Key Vault documents for certificates. Loaded
-once per process, re-read when a newer version may exist or Entra stops accepting ours.
+- ``certificate``: the certificates client gives the public part and version; the secret of
+  the same name holds the private key (PEM or PKCS#12), as Key Vault documents for
+  certificates. Loaded once per process, re-read when a newer version may exist or Entra
+  stops accepting ours.
+- ``managed_identity``: no secret anywhere. The client assertion is the identity's token for
+  ``api://AzureADTokenExchange`` (per cloud), which Entra matches against API 1's federated
+  identity credential (issuer, subject = the identity's object id, audience).
+
+Both sources hand out a :class:`ClientCredential`: what MSAL takes, a client assertion for
+the requests MSAL cannot make (the v1 endpoint), and a version that names the credential.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -25,6 +36,27 @@ from obo.transport import trust_store
 
 VERSION_CHECK_INTERVAL = 3600.0  # look for a newer certificate version at most hourly
 KEY_VAULT_RETRY_AFTER = 10
+ASSERTION_LIFETIME = 600  # seconds; Entra accepts client assertions of up to 10 minutes
+
+
+class ClientCredential(Protocol):
+    @property
+    def version(self) -> str:
+        """Names the credential in logs and keys MSAL clients; never secret."""
+        ...
+
+    def msal_credential(self) -> dict[str, Any]: ...
+
+    def assertion(self, client_id: str, audience: str, now: float) -> str:
+        """A client assertion for ``audience`` (a token endpoint), for requests MSAL cannot
+        make."""
+        ...
+
+
+class CredentialSource(Protocol):
+    def current(self) -> ClientCredential: ...
+
+    def reload(self, rejected_version: str) -> ClientCredential: ...
 
 
 @dataclass(frozen=True)
@@ -34,9 +66,31 @@ class ClientCertificate:
     certificate_pem: str
     x5t_sha256: str  # base64url, as it appears in the assertion header
 
-    def msal_credential(self) -> dict[str, str]:
+    def msal_credential(self) -> dict[str, Any]:
         """With ``public_certificate`` MSAL sends ``x5c`` (subject name + issuer auth)."""
         return {"private_key": self.private_key_pem, "public_certificate": self.certificate_pem}
+
+    def assertion(self, client_id: str, audience: str, now: float) -> str:
+        """What MSAL builds (RFC 7523, PS256, ``x5t``/``x5t#S256``/``x5c`` header)."""
+        der = x509.load_pem_x509_certificate(self.certificate_pem.encode()).public_bytes(
+            serialization.Encoding.DER
+        )
+        issued = int(now)
+        headers = {
+            "x5t": _b64url(hashlib.sha1(der).digest()),  # noqa: S324 - a thumbprint, not a MAC
+            "x5t#S256": self.x5t_sha256,
+            "x5c": [base64.b64encode(der).decode()],
+        }
+        claims = {
+            "aud": audience,
+            "iss": client_id,
+            "sub": client_id,
+            "jti": str(uuid.uuid4()),
+            "nbf": issued,
+            "iat": issued,
+            "exp": issued + ASSERTION_LIFETIME,
+        }
+        return jwt.encode(claims, self.private_key_pem, algorithm="PS256", headers=headers)
 
     def __repr__(self) -> str:  # never print the key
         return f"ClientCertificate(version={self.version!r}, x5t#S256={self.x5t_sha256!r})"
@@ -63,8 +117,12 @@ def parse_certificate(
         version=version,
         private_key_pem=key_pem,
         certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-        x5t_sha256=base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("="),
+        x5t_sha256=_b64url(hashlib.sha256(der).digest()),
     )
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 class CertificateSource:
@@ -172,6 +230,79 @@ class CertificateSource:
                 SecretClient(url, credential, **options),
             )
         return self._clients
+
+
+@dataclass(frozen=True)
+class ManagedIdentityAssertion:
+    """The managed identity's token as API 1's client assertion (federated credential)."""
+
+    get_token: Callable[[], str] = field(repr=False)
+    version: str = "managed-identity"
+
+    def msal_credential(self) -> dict[str, Any]:
+        return {"client_assertion": self.get_token}  # MSAL calls it for every request
+
+    def assertion(self, client_id: str, audience: str, now: float) -> str:
+        return self.get_token()
+
+
+class ManagedIdentitySource:
+    """One credential for the process; azure-identity caches and renews the token itself."""
+
+    def __init__(
+        self, settings: Settings, credential_factory: Callable[[], Any] | None = None
+    ) -> None:
+        self._scope = settings.federation_audience + "/.default"
+        self._credential_factory = credential_factory or _managed_identity
+        self._credential: Any = None
+        self._lock = threading.Lock()
+        self._current = ManagedIdentityAssertion(self._token)
+
+    def current(self) -> ClientCredential:
+        return self._current
+
+    def reload(self, rejected_version: str) -> ClientCredential:
+        return self._current
+
+    def _token(self) -> str:
+        from azure.core.exceptions import AzureError
+
+        with self._lock:
+            if self._credential is None:
+                self._credential = self._credential_factory()
+        try:
+            return str(self._credential.get_token(self._scope).token)
+        except AzureError as exc:  # refused, unreachable or failing: no assertion either way
+            raise DependencyUnavailable(
+                "OBO4004",
+                f"No managed identity token for {self._scope} (API 1's federated credential): "
+                "check the Function App's identity and AZURE_CLIENT_ID.",
+                retry_after=KEY_VAULT_RETRY_AFTER,
+            ) from exc
+
+
+def credential_source(
+    settings: Settings,
+    credential_factory: Callable[[], Any] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> CredentialSource:
+    """The source ``OBO_CLIENT_CREDENTIAL`` names."""
+    if settings.client_credential == "managed_identity":
+        return ManagedIdentitySource(settings, credential_factory)
+    return CertificateSource(settings, credential_factory, clock)
+
+
+def _managed_identity() -> Any:
+    from azure.identity import ManagedIdentityCredential
+
+    # Only a managed identity can be API 1's federated credential; a developer sign-in cannot.
+    return ManagedIdentityCredential(
+        client_id=os.environ.get("AZURE_CLIENT_ID") or None,
+        retry_total=2,  # the caller waits: fail within a second or two, then answer 503
+        retry_backoff_factor=0.2,
+        connection_timeout=3,
+        read_timeout=10,
+    )
 
 
 def _default_credential() -> Any:

@@ -30,7 +30,7 @@ import requests
 from obo.aadsts import describe
 from obo.cache import ExpiringLru, SingleFlight
 from obo.config import Settings
-from obo.credentials import CertificateSource, ClientCertificate
+from obo.credentials import ClientCredential, CredentialSource
 from obo.errors import (
     ClaimsChallenge,
     DependencyFailed,
@@ -112,12 +112,12 @@ class Exchanger:
     def __init__(
         self,
         settings: Settings,
-        certificates: CertificateSource,
+        credentials: CredentialSource,
         session: requests.Session,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._certificates = certificates
+        self._credentials = credentials
         self._trace = RequestTrace() if settings.trace_verbose else None
         self._http = _EntraHttpClient(session, self._trace)
         self._v1 = (
@@ -160,16 +160,16 @@ class Exchanger:
         return token
 
     def _exchange(self, caller: Caller, assertion: str, claims: str | None) -> OboToken:
-        certificate = self._certificates.current()
-        result = self._acquire(certificate, caller, assertion, claims)
+        credential = self._credentials.current()
+        result = self._acquire(credential, caller, assertion, claims)
         if _certificate_rejected(result):
             log.warning(
-                "Entra no longer accepts certificate version %s (%s); reloading from Key Vault",
-                certificate.version,
+                "Entra no longer accepts credential %s (%s); reloading it",
+                credential.version,
                 _codes(result),
             )
-            certificate = self._certificates.reload(certificate.version)
-            result = self._acquire(certificate, caller, assertion, claims)
+            credential = self._credentials.reload(credential.version)
+            result = self._acquire(credential, caller, assertion, claims)
         if "access_token" in result:
             expires_at = self._clock() + _seconds(result.get("expires_in"))
             return OboToken(self._authorization(str(result["access_token"])), expires_at)
@@ -182,22 +182,22 @@ class Exchanger:
         return authorization(decode_assertion(issued, kind))
 
     def _request(
-        self, certificate: ClientCertificate, caller: Caller, assertion: str, claims: str | None
+        self, credential: ClientCredential, caller: Caller, assertion: str, claims: str | None
     ) -> dict[str, Any]:
         kind = self._settings.downstream_token_type
         if self._v1 is not None:
             return self._v1.on_behalf_of(
-                certificate, caller.tid, assertion, self._settings.saml_resource, kind, claims
+                credential, caller.tid, assertion, self._settings.saml_resource, kind, claims
             )
         extra = {"data": {"requested_token_type": TOKEN_TYPES[kind]}} if kind != "jwt" else {}
-        app = self._app(caller.tid, certificate)
+        app = self._app(caller.tid, credential)
         result: dict[str, Any] = app.acquire_token_on_behalf_of(
             assertion, self.scopes, claims_challenge=claims, **extra
         )
         return result
 
     def _acquire(
-        self, certificate: ClientCertificate, caller: Caller, assertion: str, claims: str | None
+        self, credential: ClientCredential, caller: Caller, assertion: str, claims: str | None
     ) -> dict[str, Any]:
         started = time.perf_counter()
         if self._trace is not None:
@@ -205,7 +205,7 @@ class Exchanger:
         result: dict[str, Any] = {}
         outcome = "failed"
         try:
-            result = self._request(certificate, caller, assertion, claims)
+            result = self._request(credential, caller, assertion, claims)
             outcome = "ok" if "access_token" in result else str(result.get("error"))
             return result
         except EntraUnavailable as exc:
@@ -228,11 +228,11 @@ class Exchanger:
                 "OBO5002", "Entra ID is unreachable for the token exchange.", retry_after=5
             ) from exc
         finally:
-            self._log(certificate, caller, outcome, result, started)
+            self._log(credential, caller, outcome, result, started)
 
     def _log(
         self,
-        certificate: ClientCertificate,
+        credential: ClientCredential,
         caller: Caller,
         outcome: str,
         result: dict[str, Any],
@@ -252,15 +252,15 @@ class Exchanger:
             "outcome": outcome,
             "aadsts": _codes(result),
             **_ids(result),
-            "certificate_version": certificate.version,
+            "credential": credential.version,
             "ms": round((time.perf_counter() - started) * 1000, 1),
         }
         if self._trace is not None:
             record["requests"] = self._trace.collect()
         log.info("obo exchange", extra={"obo": record})
 
-    def _app(self, tid: str, certificate: ClientCertificate) -> msal.ConfidentialClientApplication:
-        key = (tid, certificate.version)
+    def _app(self, tid: str, credential: ClientCredential) -> msal.ConfidentialClientApplication:
+        key = (tid, credential.version)
         app = self._apps.get(key)
         if app is not None:
             return app
@@ -268,11 +268,11 @@ class Exchanger:
             app = self._apps.get(key)
             if app is None:
                 # clients for an older certificate version are dropped with it
-                self._apps = {k: v for k, v in self._apps.items() if k[1] == certificate.version}
+                self._apps = {k: v for k, v in self._apps.items() if k[1] == credential.version}
                 app = msal.ConfidentialClientApplication(
                     self._settings.client_id,
                     authority=self._settings.authority(tid),
-                    client_credential=certificate.msal_credential(),
+                    client_credential=credential.msal_credential(),
                     http_client=self._http,
                     http_cache=self._discovery_cache,
                     token_cache=_NoTokenCache(),

@@ -9,13 +9,12 @@ only SAML, asked for with ``requested_token_type`` (a Microsoft extension to OBO
   wants another form (a WS-Security header, an RFC 7522 grant) needs only
   :func:`authorization` changed.
 - The v1 endpoint names the target with ``resource``; MSAL speaks only v2, so
-  :class:`V1Client` makes that one request, authenticated with the same certificate.
+  :class:`V1Client` makes that one request, authenticated with the same credential.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 import time
 import uuid
@@ -23,11 +22,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from xml.etree.ElementTree import ParseError, XMLPullParser
 
-import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-
-from obo.credentials import ClientCertificate
+from obo.credentials import ClientCredential
 from obo.errors import DependencyFailed
 
 TOKEN_TYPES = {
@@ -42,7 +37,6 @@ _NAMES = {"saml2": "SAML 2.0", "saml1": "SAML 1.1"}
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-ASSERTION_LIFETIME = 600  # seconds; Entra accepts client assertions of up to 10 minutes
 
 
 def decode_assertion(value: str, token_type: str) -> bytes:
@@ -98,8 +92,8 @@ class HttpPoster(Protocol):
 class V1Client:
     """OBO on the v1 token endpoint: ``resource=<entity id>`` and ``requested_token_type``.
 
-    The client assertion is what MSAL builds for v2 (RFC 7523, ``x5t``/``x5t#S256``/``x5c``
-    header, PS256), with the v1 token endpoint as its audience.
+    The client assertion is the credential's own (what MSAL would build from the certificate,
+    or the managed identity's token), with the v1 token endpoint as its audience.
     """
 
     def __init__(
@@ -116,7 +110,7 @@ class V1Client:
 
     def on_behalf_of(
         self,
-        certificate: ClientCertificate,
+        credential: ClientCredential,
         tid: str,
         assertion: str,
         resource: str,
@@ -132,7 +126,7 @@ class V1Client:
             "requested_token_use": "on_behalf_of",
             "requested_token_type": TOKEN_TYPES[token_type],
             "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": self._client_assertion(certificate, endpoint),
+            "client_assertion": credential.assertion(self._client_id, endpoint, self._clock()),
         }
         if claims:
             form["claims"] = claims
@@ -149,27 +143,3 @@ class V1Client:
                 f"Entra ID answered the token exchange with {response.status_code} and no JSON.",
             )
         return body
-
-    def _client_assertion(self, certificate: ClientCertificate, audience: str) -> str:
-        cert = x509.load_pem_x509_certificate(certificate.certificate_pem.encode())
-        der = cert.public_bytes(Encoding.DER)
-        now = int(self._clock())
-        headers = {
-            "x5t": _b64url(hashlib.sha1(der).digest()),  # noqa: S324 - a thumbprint, as Entra names it
-            "x5t#S256": certificate.x5t_sha256,
-            "x5c": [base64.b64encode(der).decode()],
-        }
-        claims = {
-            "aud": audience,
-            "iss": self._client_id,
-            "sub": self._client_id,
-            "jti": str(uuid.uuid4()),
-            "nbf": now,
-            "iat": now,
-            "exp": now + ASSERTION_LIFETIME,
-        }
-        return jwt.encode(claims, certificate.private_key_pem, algorithm="PS256", headers=headers)
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")

@@ -15,7 +15,7 @@ from typing import Any
 
 from obo.bearer import bearer_token
 from obo.config import Settings
-from obo.credentials import CertificateSource
+from obo.credentials import credential_source
 from obo.downstream import Downstream, Result, safe_path
 from obo.errors import OboError
 from obo.exchange import Exchanger
@@ -48,8 +48,8 @@ class OboService:
         session = new_session(settings.ca_bundle, read_timeout=read_timeout)
         self.keys = KeySource(session, settings.authority_host, clock)
         self.validator = TokenValidator(settings, self.keys, clock)
-        self.certificates = CertificateSource(settings, credential_factory, clock)
-        self.exchanger = Exchanger(settings, self.certificates, session, clock)
+        self.credentials = credential_source(settings, credential_factory, clock)
+        self.exchanger = Exchanger(settings, self.credentials, session, clock)
         self.downstream = Downstream(settings.downstream_base_url, session, sleep)
 
     def me(self, request: ApiRequest) -> Result:

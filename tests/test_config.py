@@ -64,6 +64,7 @@ def test_never_a_tenantless_authority():
         ("OBO_DOWNSTREAM_TOKEN_TYPE", "saml", "jwt, saml2, saml1"),
         ("OBO_SAML_ENDPOINT", "v3", "v1, v2"),
         ("OBO_TRACE", "debug", "basic, verbose"),
+        ("OBO_CLIENT_CREDENTIAL", "secret", "certificate, managed_identity"),
     ],
 )
 def test_bad_setting_names_itself(name, value, fragment):
@@ -71,6 +72,20 @@ def test_bad_setting_names_itself(name, value, fragment):
         Settings.from_env({**GOOD, name: value})
     assert info.value.code == "OBO1001"
     assert name in info.value.detail and fragment in info.value.detail
+
+
+def test_managed_identity_credential_needs_no_key_vault():
+    env = {k: v for k, v in GOOD.items() if k not in ("OBO_KEY_VAULT_URL", "OBO_CERTIFICATE_NAME")}
+    s = Settings.from_env({**env, "OBO_CLIENT_CREDENTIAL": "managed_identity"})
+    assert (s.client_credential, s.key_vault_url, s.certificate_name) == ("managed_identity", "", "")
+    assert s.federation_audience == "api://AzureADTokenExchange"
+    with pytest.raises(ConfigurationError, match="OBO_KEY_VAULT_URL"):
+        Settings.from_env(env)  # the certificate (default) does need it
+
+
+def test_federation_audience_follows_the_cloud():
+    s = Settings.from_env({**GOOD, "OBO_AUTHORITY_HOST": "https://login.microsoftonline.us"})
+    assert s.federation_audience == "api://AzureADTokenExchangeUSGov"
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,7 @@ def test_pkcs12_secret_is_used_like_pem(service_with, stack):
     svc = service_with(OBO_CERTIFICATE_NAME=name)
     reply = call("me", stack.seed.user_token(stack.seed.alice))
     assert reply.status == 200, reply.body
-    assert svc.certificates.current().x5t_sha256
+    assert svc.credentials.current().x5t_sha256
 
 
 def test_secret_without_private_key_is_refused():
@@ -71,5 +71,5 @@ def test_secret_without_private_key_is_refused():
 
 def test_certificate_repr_never_shows_the_key(service, stack):
     assert call("me", stack.seed.user_token(stack.seed.alice)).status == 200
-    text = repr(service.certificates.current())
+    text = repr(service.credentials.current())
     assert "PRIVATE KEY" not in text and "x5t#S256" in text

@@ -49,7 +49,7 @@ def test_assertion_is_signed_with_the_key_vault_certificate(service, stack):
     _, x5t256 = thumbprints(seed.api_certificate)
     assert str(header["x5t#S256"]).rstrip("=") == x5t256
     assert header["x5c_present"] is True
-    assert service.certificates.current().x5t_sha256 == x5t256
+    assert service.credentials.current().x5t_sha256 == x5t256
 
 
 def test_second_identical_request_is_served_from_cache(service, stack):
@@ -161,7 +161,7 @@ def test_certificate_rotation_reloads_from_key_vault_and_retries_once(service, s
         body = _me(call("me", seed.user_token(seed.carol, seed.contoso)))
         assert body["id"] == seed.carol.object_ids[seed.contoso.id]
         assert stack.entra.calls("token") == 2  # refused once, then the retry
-        assert service.certificates.current().version == version
+        assert service.credentials.current().version == version
         _, x5t256 = thumbprints(new_cert)
         assert str(stack.entra.last_client_assertion_header["x5t#S256"]).rstrip("=") == x5t256
     finally:

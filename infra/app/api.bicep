@@ -79,6 +79,13 @@ param oboAudiences string
 @description('OBO_REQUIRED_SCOPES: delegated scopes the caller\'s token must carry (any of).')
 param oboRequiredScopes string = 'access_as_user'
 
+@description('OBO_CLIENT_CREDENTIAL: certificate (Key Vault) or managed_identity (federated credential, secretless).')
+@allowed([
+  'certificate'
+  'managed_identity'
+])
+param oboClientCredential string = 'certificate'
+
 @description('OBO_KEY_VAULT_URL: vault holding API 1\'s certificate; empty in secretless mode.')
 param oboKeyVaultUrl string = ''
 
@@ -175,6 +182,10 @@ var appSettings = [
   {
     name: 'OBO_REQUIRED_SCOPES'
     value: oboRequiredScopes
+  }
+  {
+    name: 'OBO_CLIENT_CREDENTIAL'
+    value: oboClientCredential
   }
   {
     name: 'OBO_KEY_VAULT_URL'

@@ -1,0 +1,117 @@
+"""Secretless mode (``OBO_CLIENT_CREDENTIAL=managed_identity``), end to end: the Function
+App's managed identity token is API 1's client assertion, accepted by the Entra stand-in only
+through API 1's federated identity credential. No Key Vault, no certificate, no secret."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from devstack.directory import FederatedCredential
+from devstack.httpserver import Fault
+from tests.client import call
+
+SECRETLESS = {
+    "OBO_CLIENT_CREDENTIAL": "managed_identity",
+    "OBO_KEY_VAULT_URL": "",
+    "OBO_CERTIFICATE_NAME": "",
+}
+
+
+@pytest.fixture
+def secretless(configure, stack):
+    return configure(**SECRETLESS)
+
+
+@pytest.fixture
+def federated_credentials(stack):
+    """API 1's federated credentials, restored after the test changes them."""
+    saved = list(stack.seed.api.federated_credentials)
+    yield stack.seed.api.federated_credentials
+    stack.seed.api.federated_credentials[:] = saved
+
+
+def test_member_round_trip_without_key_vault(secretless, stack):
+    seed = stack.seed
+    reply = call("me", seed.user_token(seed.alice))
+    assert reply.status == 200, reply.body
+    assert reply.json()["id"] == seed.alice.object_ids[seed.contoso.id]
+    assert stack.vault.calls("get_certificate") == stack.vault.calls("get_secret") == 0
+    assert stack.entra.last_client_assertion_header == {
+        "federated": True, "iss": stack.directory.issuer_v2(seed.contoso.id),
+    }
+
+
+def test_guest_and_other_tenant_users_are_exchanged_with_the_home_tenants_identity(secretless, stack):
+    seed = stack.seed
+    carol = call("me", seed.user_token(seed.carol, seed.contoso))
+    bob = call("me", seed.user_token(seed.bob))
+    assert (carol.status, bob.status) == (200, 200), (carol.body, bob.body)
+    assert stack.entra.calls("token", seed.fabrikam.id) == 1  # Bob at his tenant's authority
+
+
+def test_the_identity_token_is_fetched_once_for_many_exchanges(secretless, stack):
+    seed = stack.seed
+    for user in (seed.alice, seed.dave):
+        call("me", seed.user_token(user, mfa=True))
+    call("me", seed.user_token(seed.bob))
+    assert stack.entra.calls("token") == 3
+    assert stack.identity.calls("token") == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (lambda f: f.clear(), "AADSTS700211"),
+        (lambda f: f.__setitem__(0, FederatedCredential(f[0].issuer, f[0].subject, ("api://other",))), "AADSTS700212"),
+        (lambda f: f.__setitem__(0, FederatedCredential(f[0].issuer, "00000000-0000-0000-0000-000000000001")), "AADSTS700213"),
+    ],
+    ids=["no credential for the issuer", "audience", "subject"],
+)
+def test_federated_credential_mismatch_is_a_502_naming_the_fix(
+    secretless, stack, federated_credentials, change, code
+):
+    change(federated_credentials)
+    reply = call("me", stack.seed.user_token(stack.seed.alice))
+    assert reply.status == 502, reply.body
+    problem = reply.json()
+    assert problem["code"] == code
+    assert "federated identity credential" in problem["fix"]
+
+
+@pytest.mark.parametrize("fault", [Fault(status=500, route="token"), Fault(drop=True, route="token")])
+def test_identity_endpoint_failing_is_503_with_retry_after(secretless, stack, fault):
+    stack.identity.inject(fault)
+    reply = call("me", stack.seed.user_token(stack.seed.alice))
+    assert reply.status == 503, reply.body
+    assert reply.json()["code"] == "OBO4004", reply.json()
+    assert int(reply.headers["Retry-After"]) > 0
+    assert stack.entra.calls("token") == 0  # never an exchange without a credential
+
+
+def test_identity_refusing_is_503_naming_the_identity(configure, stack, monkeypatch):
+    configure(**SECRETLESS)
+    monkeypatch.setenv("IDENTITY_HEADER", "not-the-secret")
+    reply = call("me", stack.seed.user_token(stack.seed.alice))
+    assert reply.status == 503, reply.body
+    assert reply.json()["code"] == "OBO4004"
+    assert "AZURE_CLIENT_ID" in reply.json()["detail"]
+
+
+def test_saml_on_the_v1_endpoint_uses_the_identity_token_too(configure, stack):
+    configure(**SECRETLESS, **stack.saml_overrides("saml2", "v1"))
+    reply = call("downstream/whoami", stack.seed.user_token(stack.seed.alice))
+    assert reply.status == 200, reply.body
+    assert stack.entra.last_client_assertion_header["federated"] is True
+
+
+def test_verbose_trace_shows_the_identity_tokens_header_only(configure, stack, caplog):
+    caplog.set_level(logging.INFO, logger="obo")
+    configure(**SECRETLESS, OBO_TRACE="verbose")
+    assert call("me", stack.seed.user_token(stack.seed.alice)).status == 200
+    (record,) = [r.obo for r in caplog.records if r.name == "obo.exchange"]
+    assert record["credential"] == "managed-identity"
+    (request,) = record["requests"]
+    header = request["client_assertion_header"]
+    assert header["alg"] == "RS256" and "x5c_subject" not in header
