@@ -53,14 +53,21 @@ class SamlRejected(Exception):
 def issue(
     version: int, *, key: SigningKey, issuer: str, audience: str, recipient: str | None,
     subject: str, object_id: str, tenant_id: str, now: float, lifetime: int,
+    also_restricted_to: str | None = None,
 ) -> bytes:
-    """A signed assertion (UTF-8 XML) for ``subject`` at ``audience``."""
+    """A signed assertion (UTF-8 XML) for ``subject`` at ``audience``. Entra writes one
+    audience restriction; ``also_restricted_to`` adds a second (tests of relying parties)."""
     times = {"NotBefore": _iso(now), "NotOnOrAfter": _iso(now + lifetime)}
     attributes = {f"{CLAIMS}/objectidentifier": object_id, f"{CLAIMS}/tenantid": tenant_id}
     assertion_id = f"_{uuid.uuid4()}"
     root = (_saml2 if version == 2 else _saml1)(
         assertion_id, issuer, audience, recipient, subject, attributes, times, now
     )
+    if also_restricted_to:
+        ns = NS2 if version == 2 else NS1
+        tag = "AudienceRestriction" if version == 2 else "AudienceRestrictionCondition"
+        extra = etree.SubElement(root.find(f"{{{ns}}}Conditions"), f"{{{ns}}}{tag}")
+        etree.SubElement(extra, f"{{{ns}}}Audience").text = also_restricted_to
     signer = XMLSigner(c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
     signed = signer.sign(
         root, key=key.private_key, cert=[key.certificate], reference_uri=assertion_id,
@@ -141,9 +148,12 @@ def _saml1(assertion_id, issuer, audience, recipient, subject, attributes, times
 
 
 def verify(
-    xml: bytes, trusted: Mapping[str, list[x509.Certificate]], audience: str, now: float
+    xml: bytes, trusted: Mapping[str, list[x509.Certificate]], audience: str, now: float,
+    recipient: str | None = None,
 ) -> Statement:
-    """Check signature (against the claimed issuer's certificates), audience and times.
+    """Check what a SAML relying party checks: a signature over the whole assertion by the
+    claimed issuer's certificate, every audience restriction naming us, the validity period,
+    the bearer confirmation (its expiry, and ``Recipient`` when one is configured).
 
     Everything is read from the signed element signxml returns, never from the input, so a
     second, unsigned assertion wrapped around a signed one cannot change what is believed.
@@ -160,30 +170,26 @@ def verify(
     if not certificates:
         raise SamlRejected(f"issuer {claimed!r} is not trusted")
     signed = _verified(xml, certificates, version)
-    ns = {"s": NS2 if version == 2 else NS1}
+    id_attribute = "ID" if version == 2 else "AssertionID"
+    if signed.tag != unverified.tag or signed.get(id_attribute) != unverified.get(id_attribute):
+        raise SamlRejected("the signature does not cover the assertion itself")
     if _issuer(signed, version) != claimed:
         raise SamlRejected("the signed assertion names another issuer")
-    audiences = signed.xpath(".//s:Conditions//s:Audience/text()", namespaces=ns)
-    if audience not in audiences:
-        raise SamlRejected(f"audience {audiences} is not {audience!r}")
-    conditions = signed.find("s:Conditions", ns)
-    not_before = _epoch(conditions.get("NotBefore"))
-    not_after = _epoch(conditions.get("NotOnOrAfter"))
-    if now + SKEW < not_before or now - SKEW >= not_after:
-        raise SamlRejected("the assertion is outside its validity period")
+    ns = {"s": NS2 if version == 2 else NS1}
+    _check_conditions(signed, ns, version, audience, now)
     if version == 2:
         subject = signed.findtext("s:Subject/s:NameID", namespaces=ns)
-        data = signed.find("s:Subject/s:SubjectConfirmation/s:SubjectConfirmationData", ns)
-        if data is not None and data.get("InResponseTo"):
-            raise SamlRejected("unexpected InResponseTo")
-        recipient = data.get("Recipient") if data is not None else None
+        found_recipient = _check_bearer_v2(signed, ns, now, recipient)
         attributes = {
             a.get("Name"): a.findtext("s:AttributeValue", namespaces=ns)
             for a in signed.iterfind("s:AttributeStatement/s:Attribute", ns)
         }
     else:
         subject = signed.findtext("s:AttributeStatement/s:Subject/s:NameIdentifier", namespaces=ns)
-        recipient = None
+        method = signed.findtext("s:AttributeStatement/s:Subject/s:SubjectConfirmation/s:ConfirmationMethod", namespaces=ns)
+        if method != "urn:oasis:names:tc:SAML:1.0:cm:bearer":
+            raise SamlRejected(f"confirmation method {method!r} is not bearer")
+        found_recipient = None
         attributes = {
             f"{a.get('AttributeNamespace')}/{a.get('AttributeName')}": a.findtext("s:AttributeValue", namespaces=ns)
             for a in signed.iterfind("s:AttributeStatement/s:Attribute", ns)
@@ -191,8 +197,45 @@ def verify(
     return Statement(
         version, claimed, audience, subject or "",
         attributes.get(f"{CLAIMS}/objectidentifier") or "",
-        attributes.get(f"{CLAIMS}/tenantid") or "", recipient,
+        attributes.get(f"{CLAIMS}/tenantid") or "", found_recipient,
     )
+
+
+def _check_conditions(signed, ns: dict[str, str], version: int, audience: str, now: float) -> None:
+    if _epoch(signed.get("IssueInstant")) > now + SKEW:
+        raise SamlRejected("the assertion was issued in the future")
+    conditions = signed.find("s:Conditions", ns)
+    if conditions is None:
+        raise SamlRejected("the assertion has no Conditions")
+    tag = "s:AudienceRestriction" if version == 2 else "s:AudienceRestrictionCondition"
+    restrictions = conditions.findall(tag, ns)
+    # SAML core 2.5.1.4: every restriction must name this relying party
+    if not restrictions or any(
+        audience not in [a.text for a in r.findall("s:Audience", ns)] for r in restrictions
+    ):
+        named = [a.text for r in restrictions for a in r.findall("s:Audience", ns)]
+        raise SamlRejected(f"audience {named} is not {audience!r}")
+    not_before = _epoch(conditions.get("NotBefore"))
+    not_after = _epoch(conditions.get("NotOnOrAfter"))
+    if now + SKEW < not_before or now - SKEW >= not_after:
+        raise SamlRejected("the assertion is outside its validity period")
+
+
+def _check_bearer_v2(signed, ns: dict[str, str], now: float, recipient: str | None) -> str | None:
+    confirmation = signed.find("s:Subject/s:SubjectConfirmation", ns)
+    if confirmation is None or confirmation.get("Method") != "urn:oasis:names:tc:SAML:2.0:cm:bearer":
+        raise SamlRejected("the subject confirmation is not bearer")
+    data = confirmation.find("s:SubjectConfirmationData", ns)
+    if data is None:
+        raise SamlRejected("the bearer confirmation has no SubjectConfirmationData")
+    if data.get("InResponseTo"):
+        raise SamlRejected("unexpected InResponseTo")
+    if now - SKEW >= _epoch(data.get("NotOnOrAfter")):
+        raise SamlRejected("the bearer confirmation has expired (outside its validity period)")
+    found = data.get("Recipient")
+    if recipient is not None and found != recipient:
+        raise SamlRejected(f"recipient {found!r} is not {recipient!r}")
+    return found
 
 
 def _verified(xml: bytes, certificates: list[x509.Certificate], version: int):
@@ -225,10 +268,16 @@ def _maker(namespace: str):
 
 
 def _iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(int(epoch), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Entra's form: UTC with milliseconds, e.g. 2026-11-22T08:00:00.123Z."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _epoch(value: str | None) -> float:
-    if not value:
-        raise SamlRejected("the assertion has no validity period")
-    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+    """An xs:dateTime in UTC, with or without fractional seconds (Entra sends milliseconds)."""
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise SamlRejected(f"time {value!r} is not an xs:dateTime") from None
+    if parsed.tzinfo is None:
+        raise SamlRejected(f"time {value!r} has no time zone")
+    return parsed.timestamp()

@@ -30,7 +30,9 @@ class DevStack:
         self.directory = self.seed.directory
         self.entra = Entra(self.directory)
         self.graph = GraphApi(self.directory)
-        self.saml_api = SamlApi(self.directory, SAML_ENTITY_ID)
+        self.saml_api = SamlApi(
+            self.directory, SAML_ENTITY_ID, self.seed.contoso, self.seed.saml_app.saml_recipient or "",
+        )
         self.vault = KeyVault(
             self.directory, self.seed.contoso,
             readers={self.directory.principal_id(self.seed.function_identity, self.seed.contoso)},

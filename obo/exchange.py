@@ -37,6 +37,7 @@ from obo.errors import (
     DependencyTimeout,
     DependencyUnavailable,
     Forbidden,
+    OboError,
 )
 from obo.saml import TOKEN_TYPES, V1Client, authorization, decode_assertion
 from obo.trace import RequestTrace
@@ -80,9 +81,12 @@ class _EntraHttpClient:
     def post(self, url: str, **kwargs: Any) -> Any:
         if self.trace is not None:
             self.trace.note(kwargs.get("data"))
+        # never re-post the user's token and the client assertion to wherever a 307 points
+        kwargs["allow_redirects"] = False
         return self._checked(self._session.post(url, **kwargs))
 
     def get(self, url: str, **kwargs: Any) -> Any:
+        kwargs["allow_redirects"] = False
         return self._checked(self._session.get(url, **kwargs))
 
     def close(self) -> None:  # the session outlives any one MSAL client
@@ -172,7 +176,7 @@ class Exchanger:
             result = self._acquire(credential, caller, assertion, claims)
         if "access_token" in result:
             expires_at = self._clock() + _seconds(result.get("expires_in"))
-            return OboToken(self._authorization(str(result["access_token"])), expires_at)
+            return OboToken(result["authorization"], expires_at)
         raise _map_error(result, self.scopes)
 
     def _authorization(self, issued: str) -> str:
@@ -206,8 +210,13 @@ class Exchanger:
         outcome = "failed"
         try:
             result = self._request(credential, caller, assertion, claims)
+            if "access_token" in result:  # a SAML answer that is not one fails right here
+                result["authorization"] = self._authorization(str(result["access_token"]))
             outcome = "ok" if "access_token" in result else str(result.get("error"))
             return result
+        except OboError as exc:  # no credential (OBO4xxx), or an answer we cannot use
+            outcome = exc.code
+            raise
         except EntraUnavailable as exc:
             result, outcome = exc.body, f"entra_{exc.status}"
             raise DependencyUnavailable(

@@ -43,15 +43,18 @@ def decode_assertion(value: str, token_type: str) -> bytes:
     """Entra's base64url ``access_token`` as the assertion's XML, or OBO5010 (502)."""
     wanted = _NAMES[token_type]
     if not _BASE64URL.fullmatch(value):
-        raise _not_saml(wanted, "it is not base64url text (a JWT has dots)")
+        raise _not_saml(wanted, "it is not base64url text (a JWT, for one, has dots)")
     try:
-        xml = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        xml = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
         text = xml.decode("utf-8")
     except (ValueError, UnicodeDecodeError):
         raise _not_saml(wanted, "it does not decode to UTF-8 text") from None
+    canonical = base64.urlsafe_b64encode(xml).decode().rstrip("=")
+    if value not in (canonical, canonical + "=" * (-len(canonical) % 4)):  # no stray bits or "="
+        raise _not_saml(wanted, "it is not canonical base64url")
     if "<!DOCTYPE" in text or "<!ENTITY" in text:  # never in an assertion; refuse, not expand
         raise _not_saml(wanted, "it carries a document type declaration")
-    root = _root_tag(text)
+    root = _root_tag(xml)
     if root != _ROOTS[token_type]:
         raise _not_saml(wanted, f"its root element is {root or 'missing'}")
     return xml
@@ -62,12 +65,13 @@ def authorization(xml: bytes) -> str:
     return "SAML " + base64.b64encode(xml).decode("ascii")
 
 
-def _root_tag(text: str) -> str | None:
+def _root_tag(xml: bytes) -> str | None:
     # Only the answer from Entra (over verified TLS) reaches here, DTDs were refused above,
-    # and expat limits entity expansion: reading one start tag is safe.
+    # and expat limits entity expansion: reading one start tag is safe. Bytes, not text, so
+    # a declared encoding that is not the UTF-8 the downstream will read fails here too.
     parser: XMLPullParser[Any] = XMLPullParser(events=("start",))
     try:
-        parser.feed(text)
+        parser.feed(xml)
         parser.close()
     except ParseError:
         return None

@@ -138,7 +138,8 @@ _SECRET_SHAPES = re.compile(
     r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]*"  # a JWT (token, assertion)
     r"|-----BEGIN [A-Z ]*-----"  # a PEM block (key, certificate)
     r"|rt\.[\w-]{20,}"  # the stand-in's refresh tokens
-    r"|PEFzc2VydGlvbi|<(?:\w+:)?Assertion\b"  # a SAML assertion: base64 or XML
+    # a SAML assertion as XML, or "Assertion" base64-encoded at any of the three alignments
+    r"|<(?:\w+:)?Assertion\b|QXNzZXJ0aW9u|Fzc2VydGlvb|Bc3NlcnRpb2"
 )
 
 

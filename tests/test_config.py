@@ -122,9 +122,10 @@ def test_partial_settings_name_what_they_could_not_read(name):
     settings, refused = Settings.partial({**GOOD, name: "no good:"})
     if name in refused:
         assert name in refused[name]  # the reason names the setting
+        assert set(refused) == {name}  # and nothing else was refused
     else:  # a free-form setting: taken as given
         assert name in ("OBO_AUDIENCES", "OBO_REQUIRED_SCOPES", "OBO_DOWNSTREAM_SCOPES")
-    assert settings.client_id
+    assert settings.client_id == GOOD["OBO_CLIENT_ID"] or name == "OBO_CLIENT_ID"
 
 
 def test_partial_settings_from_nothing():

@@ -135,13 +135,14 @@ def test_saml_application_unknown_in_the_users_tenant_is_500011(stack):
 
 
 # -- the SAML-only API ------------------------------------------------------------------
-def issue(stack, *, version: int = 2, key=None, audience: str = SAML_ENTITY_ID, lifetime: int = 3600, subject=None) -> bytes:
+def issue(stack, *, version: int = 2, key=None, tenant=None, audience: str = SAML_ENTITY_ID, lifetime: int = 3600, recipient: str | None = None, also_restricted_to=None) -> bytes:
     seed = stack.seed
+    tenant = tenant or seed.contoso
     return saml.issue(
-        version, key=key or seed.contoso.active_key, issuer=stack.directory.issuer_v1(seed.contoso.id),
-        audience=audience, recipient=None, subject=subject or seed.alice.upn,
-        object_id=seed.alice.object_ids[seed.contoso.id], tenant_id=seed.contoso.id,
-        now=stack.directory.clock(), lifetime=lifetime,
+        version, key=key or tenant.active_key, issuer=stack.directory.issuer_v1(tenant.id),
+        audience=audience, recipient=recipient or seed.saml_app.saml_recipient, subject=seed.alice.upn,
+        object_id=seed.alice.object_ids[seed.contoso.id], tenant_id=tenant.id,
+        now=stack.directory.clock(), lifetime=lifetime, also_restricted_to=also_restricted_to,
     )
 
 
@@ -191,6 +192,32 @@ def test_saml_api_refuses_contosos_name_signed_with_another_tenants_key(stack):
 
 def test_saml_api_refuses_another_audience(stack):
     refused(whoami(stack, saml_header(issue(stack, audience="https://other.example/sp"))), "audience")
+
+
+@pytest.mark.parametrize("version", [2, 1])
+def test_saml_api_refuses_when_any_audience_restriction_leaves_it_out(stack, version):
+    xml = issue(stack, version=version, also_restricted_to="https://other.example/sp")
+    refused(whoami(stack, saml_header(xml)), "audience")
+
+
+def test_saml_api_trusts_only_its_identity_provider(stack):
+    # a genuine Fabrikam assertion, correctly signed by Fabrikam: not this service's IdP
+    xml = issue(stack, tenant=stack.seed.fabrikam)
+    refused(whoami(stack, saml_header(xml)), "is not trusted")
+
+
+def test_saml_api_refuses_an_assertion_meant_for_another_recipient(stack):
+    xml = issue(stack, recipient="https://attacker.example/acs")
+    refused(whoami(stack, saml_header(xml)), "recipient")
+
+
+def test_saml_api_refuses_a_signed_assertion_wrapped_in_an_unsigned_one(stack):
+    signed = issue(stack)
+    wrapper = (
+        f'<Assertion xmlns="{saml.NS2}" ID="_forged" IssueInstant="2026-01-01T00:00:00Z" Version="2.0">'
+        f"<Issuer>{stack.directory.issuer_v1(stack.seed.contoso.id)}</Issuer>"
+    ).encode() + signed + b"</Assertion>"
+    refused(whoami(stack, saml_header(wrapper)), "does not cover the assertion")
 
 
 def test_saml_api_refuses_an_expired_assertion(stack, clock):

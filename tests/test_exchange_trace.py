@@ -99,14 +99,34 @@ def test_verbose_record_for_saml_on_v1_shows_resource_and_requested_token_type(c
     assert SAML_ENTITY_ID not in repr(request)  # names, not values
 
 
-def test_verbose_record_after_a_certificate_reload_holds_only_its_own_request(configure, stack, caplog):
+def test_verbose_records_of_a_certificate_reload_each_hold_their_own_request(configure, stack, caplog):
+    # one exchange, two token requests: refused with the old certificate, retried with the new
     configure(OBO_TRACE="verbose")
-    stack.entra.inject(Fault(status=503, route="token", count=1))
-    assert call("me", stack.seed.user_token(stack.seed.alice)).status == 503
-    assert call("me", stack.seed.user_token(stack.seed.alice)).status == 200
-    first, second = exchange_records(caplog)
-    assert first["outcome"] == "entra_503" and len(first["requests"]) == 1
-    assert second["outcome"] == "ok" and len(second["requests"]) == 1
+    seed = stack.seed
+    assert call("me", seed.user_token(seed.alice)).status == 200  # loads the first version
+    _, _, new_cert = stack.vault.create_certificate_version("obo-api-cert")
+    old = list(seed.api.certificates)
+    seed.api.certificates[:] = [new_cert]
+    try:
+        caplog.clear()
+        assert call("me", seed.user_token(seed.carol, seed.contoso)).status == 200
+    finally:
+        seed.api.certificates[:] = old
+        stack.vault.import_certificate("obo-api-cert", seed.api_key, seed.api_certificate)
+    refused, retried = exchange_records(caplog)
+    assert (refused["outcome"], refused["aadsts"]) == ("invalid_client", [700027])
+    assert retried["outcome"] == "ok" and retried["credential"] != refused["credential"]
+    (first,), (second,) = refused["requests"], retried["requests"]
+    assert first["client_assertion_header"]["x5t#S256"].rstrip("=") == thumbprints(seed.api_certificate)[1]
+    assert second["client_assertion_header"]["x5t#S256"].rstrip("=") == thumbprints(new_cert)[1]
+
+
+def test_a_saml_answer_that_is_not_saml_is_recorded_as_such(configure, stack, caplog):
+    configure(**stack.saml_overrides("saml2", "v1"))
+    stack.entra.ignore_requested_token_type = True
+    assert call("downstream/whoami", stack.seed.user_token(stack.seed.alice)).status == 502
+    (record,) = exchange_records(caplog)
+    assert record["outcome"] == "OBO5010"
 
 
 @pytest.mark.parametrize("logger", ["obo.exchange", "msal.application", "azure.identity"])

@@ -4,6 +4,8 @@ the SAML-only API verifies its signature, audience, subject and validity before 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from devstack.seed import SAML_ENTITY_ID
@@ -65,12 +67,15 @@ def test_second_call_reuses_the_assertion(saml, stack):
     assert stack.saml_api.calls("whoami") == 2
 
 
-def test_two_users_never_share_an_assertion(configure, stack):
+def test_concurrent_users_each_get_their_own_assertion(configure, stack):
     configure(**stack.saml_overrides("saml2", "v1"))
     seed = stack.seed
-    alice = call("downstream/whoami", seed.user_token(seed.alice)).json()
-    dave = call("downstream/whoami", seed.user_token(seed.dave, mfa=True)).json()
-    assert (alice["subject"], dave["subject"]) == (seed.alice.upn, seed.dave.upn)
+    users = [seed.alice, seed.dave, seed.carol] * 4
+    tokens = [seed.user_token(u, seed.contoso, mfa=True) for u in users]
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        replies = list(pool.map(lambda t: call("downstream/whoami", t), tokens))
+    assert [r.status for r in replies] == [200] * len(users)
+    assert [r.json()["subject"] for r in replies] == [u.upn for u in users]
 
 
 def test_entra_answering_a_jwt_instead_of_saml_is_502_not_forwarded(saml, stack):

@@ -74,3 +74,30 @@ def test_the_other_saml_version_is_refused(assertions):
 )
 def test_anything_else_is_refused_with_the_reason(xml, fragment):
     refused(entra_form(xml), "saml2", fragment)
+
+
+ROOT = b'<Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion"/>'
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.mark.parametrize("spaces", [0, 1, 2])
+def test_only_canonical_base64url_is_accepted(spaces):
+    xml = ROOT + b" " * spaces
+    text = entra_form(xml)
+    padded = text + "=" * (-len(text) % 4)
+    assert decode_assertion(text, "saml2") == decode_assertion(padded, "saml2") == xml
+    refused(padded + "====", "saml2", "not base64url")  # excess padding
+    if len(text) % 4 == 0:
+        refused(text + "=", "saml2", "canonical")  # padding where none is due
+    else:  # unused trailing bits set: decodes, but is not what Entra sends
+        refused(text[:-1] + ALPHABET[ALPHABET.index(text[-1]) + 1], "saml2", "canonical")
+
+
+def test_a_declared_encoding_the_downstream_would_misread_is_refused():
+    xml = b'<?xml version="1.0" encoding="UTF-16"?><Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion"/>'
+    refused(entra_form(xml), "saml2", "missing")
+
+
+def test_a_byte_order_mark_and_comments_before_the_root_are_fine():
+    xml = b'\xef\xbb\xbf<?xml version="1.0" encoding="utf-8"?><!-- x --><Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion"/>'
+    assert decode_assertion(entra_form(xml), "saml2") == xml
