@@ -91,11 +91,7 @@ def _saml2(assertion_id, issuer, audience, recipient, subject, attributes, times
     method.append(confirmation)
     subject_el.append(method)
     root.append(subject_el)
-    conditions = e("Conditions", **times)
-    restriction = e("AudienceRestriction")
-    restriction.append(e("Audience", text=audience))
-    conditions.append(restriction)
-    root.append(conditions)
+    root.append(_conditions(e, times, "AudienceRestriction", audience))
     statement = e("AttributeStatement")
     for name, value in attributes.items():
         attribute = e("Attribute", Name=name)
@@ -108,6 +104,14 @@ def _saml2(assertion_id, issuer, audience, recipient, subject, attributes, times
     authn.append(context)
     root.append(authn)
     return root
+
+
+def _conditions(e, times, restriction_tag: str, audience: str):
+    conditions = e("Conditions", **times)
+    restriction = e(restriction_tag)
+    restriction.append(e("Audience", text=audience))
+    conditions.append(restriction)
+    return conditions
 
 
 def _saml1(assertion_id, issuer, audience, recipient, subject, attributes, times, now):
@@ -125,11 +129,7 @@ def _saml1(assertion_id, issuer, audience, recipient, subject, attributes, times
         "Assertion", AssertionID=assertion_id, Issuer=issuer, IssueInstant=_iso(now),
         MajorVersion="1", MinorVersion="1",
     )
-    conditions = e("Conditions", **times)
-    restriction = e("AudienceRestrictionCondition")
-    restriction.append(e("Audience", text=audience))
-    conditions.append(restriction)
-    root.append(conditions)
+    root.append(_conditions(e, times, "AudienceRestrictionCondition", audience))
     statement = e("AttributeStatement")
     statement.append(subject_el())
     for name, value in attributes.items():

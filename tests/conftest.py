@@ -97,15 +97,9 @@ def sleeps() -> Sleeps:
 
 
 @pytest.fixture
-def service(app_settings: dict[str, str], clock: Clock, sleeps: Sleeps):
-    """A fresh process-wide OboService (empty caches) built from the environment."""
-    from obo.config import Settings
-    from obo.service import OboService, reset_service
-
-    svc = OboService(Settings.from_env(), clock=clock, sleep=sleeps, read_timeout=1.0)
-    reset_service(svc)
-    yield svc
-    reset_service(None)
+def service(app_settings: dict[str, str], configure):
+    """A fresh process-wide OboService (empty caches) built from the stack's settings."""
+    return configure()
 
 
 @pytest.fixture

@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from obo.config import Settings
 from obo.credentials import parse_certificate
-from obo.service import OboService, reset_service
 from tests.client import call
 
 
-@pytest.fixture
-def service_with(app_settings, monkeypatch, clock, sleeps):
-    def build(**overrides: str) -> OboService:
-        for name, value in overrides.items():
-            monkeypatch.setenv(name, value)
-        svc = OboService(Settings.from_env(), clock=clock, sleep=sleeps, read_timeout=1.0)
-        reset_service(svc)
-        return svc
-
-    yield build
-    reset_service(None)
-
-
-def test_unknown_certificate_is_502_naming_it(service_with, stack):
-    service_with(OBO_CERTIFICATE_NAME="no-such-cert")
+def test_unknown_certificate_is_502_naming_it(configure, stack):
+    configure(OBO_CERTIFICATE_NAME="no-such-cert")
     reply = call("me", stack.seed.user_token(stack.seed.alice))
     assert reply.status == 502
     assert reply.json()["code"] == "OBO4003"
@@ -32,19 +17,19 @@ def test_unknown_certificate_is_502_naming_it(service_with, stack):
     assert stack.entra.calls("token") == 0
 
 
-def test_managed_identity_refused_is_503(service_with, stack):
-    service_with(AZURE_CLIENT_ID="00000000-0000-0000-0000-000000000001")
+def test_managed_identity_refused_is_503(configure, stack):
+    configure(AZURE_CLIENT_ID="00000000-0000-0000-0000-000000000001")
     reply = call("me", stack.seed.user_token(stack.seed.alice))
     assert reply.status == 503
     assert reply.json()["code"] == "OBO4004"
     assert "Retry-After" in reply.headers
 
 
-def test_identity_without_key_vault_role_is_502(service_with, stack):
+def test_identity_without_key_vault_role_is_502(configure, stack):
     readers = set(stack.vault.readers)
     stack.vault.readers.clear()
     try:
-        service_with()
+        configure()
         reply = call("me", stack.seed.user_token(stack.seed.alice))
         assert reply.status == 502
         assert reply.json()["code"] == "OBO4002"
@@ -53,12 +38,12 @@ def test_identity_without_key_vault_role_is_502(service_with, stack):
         stack.vault.readers.update(readers)
 
 
-def test_pkcs12_secret_is_used_like_pem(service_with, stack):
+def test_pkcs12_secret_is_used_like_pem(configure, stack):
     name = "obo-api-cert-pfx"
     stack.vault.import_certificate(
         name, stack.seed.api_key, stack.seed.api_certificate, content_type="application/x-pkcs12"
     )
-    svc = service_with(OBO_CERTIFICATE_NAME=name)
+    svc = configure(OBO_CERTIFICATE_NAME=name)
     reply = call("me", stack.seed.user_token(stack.seed.alice))
     assert reply.status == 200, reply.body
     assert svc.credentials.current().x5t_sha256
