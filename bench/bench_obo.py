@@ -53,8 +53,8 @@ def _fill(svc: OboService, template_token: str, count: int) -> None:
         digest = hashlib.sha256(fake_assertion.encode()).digest()
         svc.validator._validated.put(digest, user, expires)
         key = _cache_key(fake_assertion, user.tid, svc.exchanger.scopes, None)
-        token = secrets.token_urlsafe(len(obo.access_token) * 3 // 4)
-        svc.exchanger._cache.put(key, OboToken(token, expires), expires)
+        value = "Bearer " + secrets.token_urlsafe(len(obo.authorization) * 3 // 4)
+        svc.exchanger._cache.put(key, OboToken(value, expires), expires)
 
 
 def warm_path(stack: DevStack, users: int, iterations: int) -> tuple[float, float]:
@@ -79,7 +79,7 @@ def warm_path(stack: DevStack, users: int, iterations: int) -> tuple[float, floa
 def documented_approach(stack: DevStack, users: int, iterations: int) -> tuple[float, float]:
     """One shared MSAL client, ``acquire_token_on_behalf_of`` on every request."""
     svc = OboService(Settings.from_env())
-    cert = svc.certificates.current()
+    cert = svc.credentials.current()
     seed = stack.seed
     app = msal.ConfidentialClientApplication(
         seed.api.app_id,
@@ -119,7 +119,7 @@ def concurrent_first_requests(stack: DevStack, requests: int) -> tuple[int, int]
     svc = OboService(Settings.from_env())
     token = stack.seed.user_token(stack.seed.alice)
     svc.validator.validate(token)  # keys fetched; we count token endpoint calls only
-    svc.certificates.current()
+    svc.credentials.current()
     stack.entra.reset_counters()
     stack.entra.inject(Fault(latency=0.1, route="token", count=1))
     request = ApiRequest("GET", {"Authorization": f"Bearer {token}"})
@@ -150,9 +150,13 @@ def _users(stack: DevStack, count: int) -> list:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--iterations", type=int, default=20000)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a quick look")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: does it still run?")
     args = parser.parse_args(argv)
     sizes = (1, 1000, 10_000) if args.quick else (1, 1000, 100_000)
+    memory_users, documented_runs, concurrent = (20_000 if args.quick else 100_000), 300, 100
+    if args.smoke:
+        sizes, memory_users, documented_runs, concurrent = (1, 50), 200, 5, 10
     with DevStack() as stack:
         os.environ.update(stack.settings())
         rows = []
@@ -160,10 +164,10 @@ def main(argv: list[str]) -> int:
             median, p95 = warm_path(stack, n, args.iterations)
             rows.append((f"this project, warm path, {n:,} cached users", median, p95))
         for n in (1, 100):
-            median, p95 = documented_approach(stack, n, 300)
+            median, p95 = documented_approach(stack, n, documented_runs)
             rows.append((f"documented approach (MSAL OBO every request), {n} users", median, p95))
-        per_user = memory_per_user(stack, 20_000 if args.quick else 100_000)
-        calls, ok = concurrent_first_requests(stack, 100)
+        per_user = memory_per_user(stack, memory_users)
+        calls, ok = concurrent_first_requests(stack, concurrent)
     print(f"\nPython {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
     print("| measurement | median | p95 |")
     print("|---|---:|---:|")
@@ -172,8 +176,8 @@ def main(argv: list[str]) -> int:
     flat = rows[len(sizes) - 1][1] / rows[0][1]
     print(f"| largest / single-user median | {flat:.2f}x | |")
     print(f"| memory per cached user (validation + OBO token) | {per_user / 1024:.2f} KB | |")
-    label = "Entra calls for 100 concurrent first requests of one user"
-    print(f"| {label} | {calls} ({ok}/100 answered 200) | |")
+    label = f"Entra calls for {concurrent} concurrent first requests of one user"
+    print(f"| {label} | {calls} ({ok}/{concurrent} answered 200) | |")
     return 0
 
 
