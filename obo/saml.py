@@ -44,13 +44,16 @@ def decode_assertion(value: str, token_type: str) -> bytes:
     wanted = _NAMES[token_type]
     if not _BASE64URL.fullmatch(value):
         raise _not_saml(wanted, "it is not base64url text (a JWT, for one, has dots)")
+    body = value.rstrip("=")
+    padding = "=" * (-len(body) % 4)
+    if value not in (body, body + padding):
+        raise _not_saml(wanted, "it is not canonical base64url (padding)")
     try:
-        xml = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
+        xml = base64.b64decode(body + padding, altchars=b"-_", validate=True)
         text = xml.decode("utf-8")
     except (ValueError, UnicodeDecodeError):
         raise _not_saml(wanted, "it does not decode to UTF-8 text") from None
-    canonical = base64.urlsafe_b64encode(xml).decode().rstrip("=")
-    if value not in (canonical, canonical + "=" * (-len(canonical) % 4)):  # no stray bits or "="
+    if base64.urlsafe_b64encode(xml).decode().rstrip("=") != body:  # stray trailing bits
         raise _not_saml(wanted, "it is not canonical base64url")
     if "<!DOCTYPE" in text or "<!ENTITY" in text:  # never in an assertion; refuse, not expand
         raise _not_saml(wanted, "it carries a document type declaration")
