@@ -281,6 +281,8 @@ class Entra(Service):
             if str(exc) == "lifetime":
                 raise EntraError("invalid_client", 700024, "Client assertion is not within its valid time range.", status=401) from None
             raise EntraError("invalid_client", 700027, f"Client assertion failed signature validation. [Reason - {exc}]", status=401) from None
+        if not any(aud in f.audiences or f.subject == sub for f in candidates):
+            raise EntraError("invalid_client", 70021, f"No matching federated identity record found for presented assertion. Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'. Assertion Audience: '{aud}'.", status=401)
         candidates = [f for f in candidates if aud in f.audiences]
         if not candidates:
             raise EntraError("invalid_client", 700212, f"No matching federated identity record found for presented assertion audience '{aud}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion.", status=401)

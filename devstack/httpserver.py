@@ -62,6 +62,7 @@ class Fault:
     drop: bool = False
     count: int | None = None
     route: str | None = None  # only requests to this route name, or all when None
+    body: bytes | None = None  # answer this (as text/html) instead of the service's error body
 
 
 class Service:
@@ -108,6 +109,8 @@ class Service:
                 if fault.drop:
                     return name, None
                 if fault.status:
+                    if fault.body is not None:  # e.g. a proxy's HTML error page
+                        return name, Response(fault.status, fault.body, {"Content-Type": "text/html"})
                     return name, self.fault_response(fault)
             return name, handler(request)
         status = 405 if allowed else 404

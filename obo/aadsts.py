@@ -56,14 +56,25 @@ _TABLE = (
         700024,
         "The client assertion is not within its valid time range (clock skew or a "
         "stale assertion).",
-        "Check the host clock; the API reloads its certificate and retries once.",
+        "Check the host clock; with a certificate the API reads the latest version from Key "
+        "Vault and retries once if there is a newer one.",
+    ),
+    Aadsts(
+        70021,
+        "Secretless mode: no federated identity credential of API 1 matches the managed "
+        "identity token (issuer, subject and audience together).",
+        "Check API 1's federated identity credential against the identity: issuer "
+        "https://login.microsoftonline.com/<tenant id>/v2.0 (login.partner.microsoftonline.cn "
+        "in Azure China), subject = its object (principal) id, audience "
+        "api://AzureADTokenExchange.",
     ),
     Aadsts(
         700211,
         "Secretless mode: no federated identity credential of API 1 names the managed "
         "identity token's issuer.",
         "Add a federated identity credential to API 1 (infra: enableManagedIdentityCredential) "
-        "with issuer https://login.microsoftonline.com/<tenant id>/v2.0.",
+        "with issuer https://login.microsoftonline.com/<tenant id>/v2.0 "
+        "(login.partner.microsoftonline.cn in Azure China).",
     ),
     Aadsts(
         700212,

@@ -124,13 +124,17 @@ class Settings:
         credential = _choice(
             "OBO_CLIENT_CREDENTIAL", get("OBO_CLIENT_CREDENTIAL", "certificate"), CLIENT_CREDENTIALS
         )
-        certificate = credential == "certificate"
-        key_vault_url = get("OBO_KEY_VAULT_URL")
-        certificate_name = get("OBO_CERTIFICATE_NAME")
-        if certificate or key_vault_url:
-            key_vault_url = _https_url("OBO_KEY_VAULT_URL", key_vault_url)
-        if certificate or certificate_name:
-            certificate_name = _certificate_name(certificate_name)
+        key_vault_url = certificate_name = ""  # not used with the managed identity credential
+        if credential == "certificate":
+            for name in ("OBO_KEY_VAULT_URL", "OBO_CERTIFICATE_NAME"):
+                if not get(name):
+                    raise _invalid(
+                        name,
+                        "is required with OBO_CLIENT_CREDENTIAL=certificate (the default); "
+                        "secretless deployments set OBO_CLIENT_CREDENTIAL=managed_identity",
+                    )
+            key_vault_url = _https_url("OBO_KEY_VAULT_URL", get("OBO_KEY_VAULT_URL"))
+            certificate_name = _certificate_name(get("OBO_CERTIFICATE_NAME"))
         ca_bundle = get("OBO_CA_BUNDLE") or None
         if ca_bundle and not Path(ca_bundle).is_file():
             raise _invalid("OBO_CA_BUNDLE", f"file {ca_bundle!r} does not exist")

@@ -265,18 +265,26 @@ class ManagedIdentitySource:
         return self._current
 
     def _token(self) -> str:
-        from azure.core.exceptions import AzureError
+        from azure.core.exceptions import AzureError, ServiceResponseTimeoutError
 
-        with self._lock:
-            if self._credential is None:
-                self._credential = self._credential_factory()
         try:
+            with self._lock:
+                if self._credential is None:
+                    self._credential = self._credential_factory()
             return str(self._credential.get_token(self._scope).token)
-        except AzureError as exc:  # refused, unreachable or failing: no assertion either way
+        except ServiceResponseTimeoutError as exc:
+            raise DependencyTimeout(
+                "OBO4005", "The managed identity endpoint timed out."
+            ) from exc
+        except (AzureError, ValueError, OSError) as exc:  # MSAL raises ValueError on non-JSON
+            # azure-identity reports "no such identity" and "endpoint failing" alike
+            # (CredentialUnavailableError), so one answer names both causes.
             raise DependencyUnavailable(
                 "OBO4004",
                 f"No managed identity token for {self._scope} (API 1's federated credential): "
-                "check the Function App's identity and AZURE_CLIENT_ID.",
+                "the identity endpoint failed, or has no such identity (assign it to the "
+                "Function App; AZURE_CLIENT_ID = its client id; outside Azure use "
+                "OBO_CLIENT_CREDENTIAL=certificate).",
                 retry_after=KEY_VAULT_RETRY_AFTER,
             ) from exc
 
@@ -298,10 +306,10 @@ def _managed_identity() -> Any:
     # Only a managed identity can be API 1's federated credential; a developer sign-in cannot.
     return ManagedIdentityCredential(
         client_id=os.environ.get("AZURE_CLIENT_ID") or None,
-        retry_total=2,  # the caller waits: fail within a second or two, then answer 503
+        retry_total=1,  # a user is waiting: worst case about 2 x 3 s, then 503/504
         retry_backoff_factor=0.2,
-        connection_timeout=3,
-        read_timeout=10,
+        connection_timeout=2,
+        read_timeout=3,
     )
 
 

@@ -167,13 +167,15 @@ class Exchanger:
         credential = self._credentials.current()
         result = self._acquire(credential, caller, assertion, claims)
         if _certificate_rejected(result):
-            log.warning(
-                "Entra no longer accepts credential %s (%s); reloading it",
-                credential.version,
-                _codes(result),
-            )
-            credential = self._credentials.reload(credential.version)
-            result = self._acquire(credential, caller, assertion, claims)
+            fresh = self._credentials.reload(credential.version)
+            if fresh.version != credential.version:  # the same credential would fail the same
+                log.warning(
+                    "Entra no longer accepts credential %s (%s); retrying once with %s",
+                    credential.version,
+                    _codes(result),
+                    fresh.version,
+                )
+                result = self._acquire(fresh, caller, assertion, claims)
         if "access_token" in result:
             expires_at = self._clock() + _seconds(result.get("expires_in"))
             return OboToken(result["authorization"], expires_at)

@@ -169,7 +169,7 @@ def test_certificate_rotation_reloads_from_key_vault_and_retries_once(service, s
         stack.vault.import_certificate("obo-api-cert", seed.api_key, seed.api_certificate)
 
 
-def test_certificate_refused_even_after_reload_does_not_loop(service, stack):
+def test_certificate_refused_with_no_newer_version_is_not_retried(service, stack):
     seed = stack.seed
     old = list(seed.api.certificates)
     seed.api.certificates[:] = []
@@ -178,7 +178,9 @@ def test_certificate_refused_even_after_reload_does_not_loop(service, stack):
         assert reply.status == 502
         assert reply.json()["code"] == "AADSTS700027"
         assert "keyCredentials" in reply.json()["fix"]
-        assert stack.entra.calls("token") == 2
+        # Key Vault was read again, but it has no newer version: no second, doomed exchange
+        assert stack.entra.calls("token") == 1
+        assert stack.vault.answered("get_certificate", 200) == 2
     finally:
         seed.api.certificates[:] = old
 

@@ -48,36 +48,44 @@ def test_guest_and_other_tenant_users_are_exchanged_with_the_home_tenants_identi
     carol = call("me", seed.user_token(seed.carol, seed.contoso))
     bob = call("me", seed.user_token(seed.bob))
     assert (carol.status, bob.status) == (200, 200), (carol.body, bob.body)
+    assert carol.json()["id"] == seed.carol.object_ids[seed.contoso.id]
+    assert bob.json()["id"] == seed.bob.object_ids[seed.fabrikam.id]
     assert stack.entra.calls("token", seed.fabrikam.id) == 1  # Bob at his tenant's authority
 
 
 def test_the_identity_token_is_fetched_once_for_many_exchanges(secretless, stack):
     seed = stack.seed
-    for user in (seed.alice, seed.dave):
-        call("me", seed.user_token(user, mfa=True))
-    call("me", seed.user_token(seed.bob))
+    replies = [call("me", seed.user_token(user, mfa=True)) for user in (seed.alice, seed.dave)]
+    replies.append(call("me", seed.user_token(seed.bob)))
+    assert [r.status for r in replies] == [200, 200, 200]
     assert stack.entra.calls("token") == 3
     assert stack.identity.calls("token") == 1
 
 
+def _other(f: FederatedCredential, **changes) -> FederatedCredential:
+    return FederatedCredential(**{**f.__dict__, **changes})
+
+
 @pytest.mark.parametrize(
-    ("change", "code"),
+    ("change", "code", "named"),
     [
-        (lambda f: f.clear(), "AADSTS700211"),
-        (lambda f: f.__setitem__(0, FederatedCredential(f[0].issuer, f[0].subject, ("api://other",))), "AADSTS700212"),
-        (lambda f: f.__setitem__(0, FederatedCredential(f[0].issuer, "00000000-0000-0000-0000-000000000001")), "AADSTS700213"),
+        (lambda f: f.clear(), "AADSTS700211", "issuer"),
+        (lambda f: f.__setitem__(0, _other(f[0], audiences=("api://other",))), "AADSTS700212", "audience"),
+        (lambda f: f.__setitem__(0, _other(f[0], subject="00000000-0000-0000-0000-000000000001")), "AADSTS700213", "subject"),
+        (lambda f: f.__setitem__(0, _other(f[0], audiences=("api://other",), subject="0")), "AADSTS70021", "subject"),
     ],
-    ids=["no credential for the issuer", "audience", "subject"],
+    ids=["issuer", "audience", "subject", "nothing matches"],
 )
-def test_federated_credential_mismatch_is_a_502_naming_the_fix(
-    secretless, stack, federated_credentials, change, code
+def test_federated_credential_mismatch_is_a_502_naming_the_fix_without_a_retry(
+    secretless, stack, federated_credentials, change, code, named
 ):
     change(federated_credentials)
     reply = call("me", stack.seed.user_token(stack.seed.alice))
     assert reply.status == 502, reply.body
     problem = reply.json()
     assert problem["code"] == code
-    assert "federated identity credential" in problem["fix"]
+    assert named in problem["fix"]
+    assert stack.entra.calls("token") == 1  # the same identity token would fail the same way
 
 
 @pytest.mark.parametrize("fault", [Fault(status=500, route="token"), Fault(drop=True, route="token")])
@@ -90,13 +98,38 @@ def test_identity_endpoint_failing_is_503_with_retry_after(secretless, stack, fa
     assert stack.entra.calls("token") == 0  # never an exchange without a credential
 
 
-def test_identity_refusing_is_503_naming_the_identity(configure, stack, monkeypatch):
-    configure(**SECRETLESS)
-    monkeypatch.setenv("IDENTITY_HEADER", "not-the-secret")
+@pytest.mark.parametrize(
+    "setting",
+    [{"AZURE_CLIENT_ID": "00000000-0000-0000-0000-0000000000aa"}, {"IDENTITY_HEADER": "wrong"}],
+    ids=["identity not assigned", "endpoint refuses the app"],
+)
+def test_no_usable_identity_is_a_503_naming_azure_client_id(configure, stack, setting):
+    configure(**SECRETLESS, **setting)
     reply = call("me", stack.seed.user_token(stack.seed.alice))
     assert reply.status == 503, reply.body
     assert reply.json()["code"] == "OBO4004"
     assert "AZURE_CLIENT_ID" in reply.json()["detail"]
+    assert stack.entra.calls("token") == 0
+
+
+def test_an_html_answer_from_the_identity_endpoint_is_503_not_entra_unreachable(secretless, stack):
+    # a proxy page with 200: MSAL fails to parse it (ValueError), which is not Entra's fault
+    stack.identity.inject(Fault(status=200, route="token", body=b"<html>Sign in to the proxy</html>"))
+    reply = call("me", stack.seed.user_token(stack.seed.alice))
+    assert reply.status == 503, reply.body
+    assert reply.json()["code"] == "OBO4004"
+
+
+def test_a_slow_identity_endpoint_is_a_504(secretless, stack):
+    stack.identity.inject(Fault(latency=3.5, route="token"))
+    reply = call("me", stack.seed.user_token(stack.seed.alice))
+    assert (reply.status, reply.json()["code"]) == (504, "OBO4005"), reply.body
+
+
+def test_key_vault_settings_left_in_place_are_not_used(configure, stack):
+    configure(OBO_CLIENT_CREDENTIAL="managed_identity")  # infra's default keeps the certificate
+    assert call("me", stack.seed.user_token(stack.seed.alice)).status == 200
+    assert stack.vault.calls("get_certificate") == stack.vault.calls("get_secret") == 0
 
 
 def test_saml_on_the_v1_endpoint_uses_the_identity_token_too(configure, stack):
@@ -114,4 +147,5 @@ def test_verbose_trace_shows_the_identity_tokens_header_only(configure, stack, c
     assert record["credential"] == "managed-identity"
     (request,) = record["requests"]
     header = request["client_assertion_header"]
-    assert header["alg"] == "RS256" and "x5c_subject" not in header
+    # the identity token's header: signed by Contoso's token key, no certificate of API 1
+    assert (header["alg"], header["x5t"]) == ("RS256", stack.seed.contoso.active_key.kid)

@@ -277,13 +277,18 @@ resource apiSp 'Microsoft.Graph/servicePrincipals@v1.0' = {
   }
 }
 
+// Managed identity tokens are issued by the cloud's login host, except in Azure China, where
+// they come from login.partner.microsoftonline.cn (Azure China's "Configure an application to
+// trust a managed identity").
+var federatedIssuerHost = environment().name == 'AzureChinaCloud' ? 'https://login.partner.microsoftonline.cn/' : environment().authentication.loginEndpoint
+
 // Secretless mode: the Function App's user-assigned identity gets a token for
 // api://AzureADTokenExchange and presents it as API 1's client assertion; Entra accepts it because
 // issuer + subject match this credential. No certificate or secret exists for API 1 at all.
 resource apiManagedIdentityCredential 'Microsoft.Graph/applications/federatedIdentityCredentials@v1.0' = if (enableManagedIdentityCredential) {
   name: '${apiApp.uniqueName}/function-app-managed-identity'
   description: 'The Function App\'s user-assigned managed identity, used as API 1\'s credential.'
-  issuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+  issuer: '${federatedIssuerHost}${tenant().tenantId}/v2.0'
   subject: managedIdentityPrincipalId
   audiences: [
     federatedCredentialAudience
