@@ -1,5 +1,6 @@
-"""How API 1 proves itself to Entra: a certificate from Key Vault, or (secretless) a token
-of the Function App's managed identity that API 1 trusts as a federated credential.
+"""How API 1 proves itself to Entra: a certificate from Key Vault (here), or (secretless,
+:mod:`obo.managed_identity`) a token of the Function App's managed identity that API 1
+trusts as a federated credential.
 
 - ``certificate``: the certificates client gives the public part and version; the secret of
   the same name holds the private key (PEM or PKCS#12), as Key Vault documents for
@@ -17,12 +18,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jwt
@@ -230,87 +230,6 @@ class CertificateSource:
                 SecretClient(url, credential, **options),
             )
         return self._clients
-
-
-@dataclass(frozen=True)
-class ManagedIdentityAssertion:
-    """The managed identity's token as API 1's client assertion (federated credential)."""
-
-    get_token: Callable[[], str] = field(repr=False)
-    version: str = "managed-identity"
-
-    def msal_credential(self) -> dict[str, Any]:
-        return {"client_assertion": self.get_token}  # MSAL calls it for every request
-
-    def assertion(self, client_id: str, audience: str, now: float) -> str:
-        return self.get_token()
-
-
-class ManagedIdentitySource:
-    """One credential for the process; azure-identity caches and renews the token itself."""
-
-    def __init__(
-        self, settings: Settings, credential_factory: Callable[[], Any] | None = None
-    ) -> None:
-        self._scope = settings.federation_audience + "/.default"
-        self._credential_factory = credential_factory or _managed_identity
-        self._credential: Any = None
-        self._lock = threading.Lock()
-        self._current = ManagedIdentityAssertion(self._token)
-
-    def current(self) -> ClientCredential:
-        return self._current
-
-    def reload(self, rejected_version: str) -> ClientCredential:
-        return self._current
-
-    def _token(self) -> str:
-        from azure.core.exceptions import AzureError, ServiceResponseTimeoutError
-
-        try:
-            with self._lock:
-                if self._credential is None:
-                    self._credential = self._credential_factory()
-            return str(self._credential.get_token(self._scope).token)
-        except ServiceResponseTimeoutError as exc:
-            raise DependencyTimeout(
-                "OBO4005", "The managed identity endpoint timed out."
-            ) from exc
-        except (AzureError, ValueError, OSError) as exc:  # MSAL raises ValueError on non-JSON
-            # azure-identity reports "no such identity" and "endpoint failing" alike
-            # (CredentialUnavailableError), so one answer names both causes.
-            raise DependencyUnavailable(
-                "OBO4004",
-                f"No managed identity token for {self._scope} (API 1's federated credential): "
-                "the identity endpoint failed, or has no such identity (assign it to the "
-                "Function App; AZURE_CLIENT_ID = its client id; outside Azure use "
-                "OBO_CLIENT_CREDENTIAL=certificate).",
-                retry_after=KEY_VAULT_RETRY_AFTER,
-            ) from exc
-
-
-def credential_source(
-    settings: Settings,
-    credential_factory: Callable[[], Any] | None = None,
-    clock: Callable[[], float] = time.time,
-) -> CredentialSource:
-    """The source ``OBO_CLIENT_CREDENTIAL`` names."""
-    if settings.client_credential == "managed_identity":
-        return ManagedIdentitySource(settings, credential_factory)
-    return CertificateSource(settings, credential_factory, clock)
-
-
-def _managed_identity() -> Any:
-    from azure.identity import ManagedIdentityCredential
-
-    # Only a managed identity can be API 1's federated credential; a developer sign-in cannot.
-    return ManagedIdentityCredential(
-        client_id=os.environ.get("AZURE_CLIENT_ID") or None,
-        retry_total=1,  # a user is waiting: worst case about 2 x 3 s, then 503/504
-        retry_backoff_factor=0.2,
-        connection_timeout=2,
-        read_timeout=3,
-    )
 
 
 def _default_credential() -> Any:

@@ -2,9 +2,8 @@
 
 - The authority is ``{host}/{tid}`` from the validated token, never ``/common``: a guest's
   token is issued by the resource tenant, and only that tenant can exchange it.
-- MSAL's throttle memory is keyed by URL, client and scope, not by user. The HTTP client
-  handed to MSAL raises on 429/5xx instead of returning them, so MSAL never records one
-  user's throttling and replays it to another; each caller gets its own 503.
+- MSAL's throttle memory is keyed by URL, client and scope, not by user, so the HTTP client
+  handed to MSAL (:mod:`obo.entra_http`) raises on 429/5xx: each caller gets its own 503.
 - Results are cached under a hash of (token, tenant, scopes, claims); concurrent misses for
   the same key share one call to Entra.
 - For a SAML-only downstream (``OBO_DOWNSTREAM_TOKEN_TYPE``) the same exchange asks for a
@@ -27,18 +26,12 @@ from typing import Any
 import msal
 import requests
 
-from obo.aadsts import describe
 from obo.cache import ExpiringLru, SingleFlight
 from obo.config import Settings
 from obo.credentials import ClientCredential, CredentialSource
-from obo.errors import (
-    ClaimsChallenge,
-    DependencyFailed,
-    DependencyTimeout,
-    DependencyUnavailable,
-    Forbidden,
-    OboError,
-)
+from obo.entra_errors import certificate_rejected, codes, entra_error, ids
+from obo.entra_http import EntraHttpClient, EntraUnavailable
+from obo.errors import DependencyTimeout, DependencyUnavailable, OboError
 from obo.saml import TOKEN_TYPES, V1Client, authorization, decode_assertion
 from obo.trace import RequestTrace
 from obo.validation import Caller
@@ -47,8 +40,6 @@ log = logging.getLogger("obo.exchange")
 
 REFRESH_MARGIN = 300.0  # stop serving a cached token this many seconds before it expires
 MAX_CACHED_USERS = 200_000
-# invalid_client answers that mean "your certificate is not (or no longer) accepted"
-CERTIFICATE_REJECTED = frozenset({700027, 700024, 7000214, 1000502, 700021})
 
 
 @dataclass(frozen=True)
@@ -60,49 +51,6 @@ class OboToken:
 
     def __repr__(self) -> str:
         return f"OboToken(expires_at={self.expires_at})"
-
-
-class EntraUnavailable(Exception):
-    def __init__(self, status: int, retry_after: int, body: dict[str, Any]) -> None:
-        super().__init__(f"Entra answered {status}")
-        self.status, self.retry_after, self.body = status, retry_after, body
-
-
-class _EntraHttpClient:
-    """MSAL's ``http_client``: the shared session, but 429/5xx become exceptions (see above).
-
-    With a trace, it also notes what each token request carried (names, never values).
-    """
-
-    def __init__(self, session: requests.Session, trace: RequestTrace | None = None) -> None:
-        self._session = session
-        self.trace = trace
-
-    def post(self, url: str, **kwargs: Any) -> Any:
-        if self.trace is not None:
-            self.trace.note(kwargs.get("data"))
-        # never re-post the user's token and the client assertion to wherever a 307 points
-        kwargs["allow_redirects"] = False
-        return self._checked(self._session.post(url, **kwargs))
-
-    def get(self, url: str, **kwargs: Any) -> Any:
-        kwargs["allow_redirects"] = False
-        return self._checked(self._session.get(url, **kwargs))
-
-    def close(self) -> None:  # the session outlives any one MSAL client
-        pass
-
-    @staticmethod
-    def _checked(response: Any) -> Any:
-        if response.status_code == 429 or response.status_code >= 500:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if not isinstance(body, dict):
-                body = {}
-            raise EntraUnavailable(response.status_code, _retry_after(response.headers), body)
-        return response
 
 
 class _NoTokenCache(msal.TokenCache):  # type: ignore[misc]
@@ -123,7 +71,7 @@ class Exchanger:
         self._settings = settings
         self._credentials = credentials
         self._trace = RequestTrace() if settings.trace_verbose else None
-        self._http = _EntraHttpClient(session, self._trace)
+        self._http = EntraHttpClient(session, self._trace)
         self._v1 = (
             V1Client(settings.authority_host, settings.client_id, self._http, clock)
             if settings.downstream_token_type != "jwt" and settings.saml_endpoint == "v1"
@@ -166,20 +114,20 @@ class Exchanger:
     def _exchange(self, caller: Caller, assertion: str, claims: str | None) -> OboToken:
         credential = self._credentials.current()
         result = self._acquire(credential, caller, assertion, claims)
-        if _certificate_rejected(result):
+        if certificate_rejected(result):
             fresh = self._credentials.reload(credential.version)
             if fresh.version != credential.version:  # the same credential would fail the same
                 log.warning(
                     "Entra no longer accepts credential %s (%s); retrying once with %s",
                     credential.version,
-                    _codes(result),
+                    codes(result),
                     fresh.version,
                 )
                 result = self._acquire(fresh, caller, assertion, claims)
         if "access_token" in result:
             expires_at = self._clock() + _seconds(result.get("expires_in"))
             return OboToken(result["authorization"], expires_at)
-        raise _map_error(result, self.scopes)
+        raise entra_error(result, self.scopes)
 
     def _authorization(self, issued: str) -> str:
         kind = self._settings.downstream_token_type
@@ -225,7 +173,7 @@ class Exchanger:
                 "OBO5001",
                 f"Entra ID answered {exc.status} to the token exchange; try again later.",
                 retry_after=exc.retry_after,
-                **_ids(exc.body),
+                **ids(exc.body),
             ) from exc
         except requests.Timeout as exc:
             outcome = "timeout"
@@ -261,8 +209,8 @@ class Exchanger:
             "azp": caller.client_app,
             "ver": caller.version,
             "outcome": outcome,
-            "aadsts": _codes(result),
-            **_ids(result),
+            "aadsts": codes(result),
+            **ids(result),
             "credential": credential.version,
             "ms": round((time.perf_counter() - started) * 1000, 1),
         }
@@ -302,59 +250,9 @@ def _is_public_cloud(host: str) -> bool:
     return host.rstrip("/") in ("https://login.microsoftonline.com", "https://login.windows.net")
 
 
-def _codes(result: dict[str, Any]) -> list[int]:
-    codes = result.get("error_codes") or []
-    return [int(c) for c in codes if isinstance(c, int | str) and str(c).isdigit()]
-
-
-def _ids(body: dict[str, Any]) -> dict[str, str]:
-    return {k: str(body[k]) for k in ("correlation_id", "trace_id") if body.get(k)}
-
-
-def _certificate_rejected(result: dict[str, Any]) -> bool:
-    return result.get("error") == "invalid_client" and bool(
-        CERTIFICATE_REJECTED.intersection(_codes(result))
-    )
-
-
 def _seconds(value: Any) -> float:
     """``expires_in``: a number on v2, a string on v1; anything else means "do not cache"."""
     try:
         return max(0.0, float(value or 0))
     except (TypeError, ValueError):
         return 0.0
-
-
-def _retry_after(headers: Any) -> int:
-    try:
-        return max(1, min(int(headers.get("Retry-After", "5")), 300))
-    except ValueError:
-        return 5
-
-
-def _map_error(result: dict[str, Any], scopes: list[str]) -> Exception:
-    """Entra's error answer as the API's error (the AADSTS code passed through)."""
-    codes = _codes(result)
-    code = f"AADSTS{codes[0]}" if codes else str(result.get("error", "unknown"))
-    ids = _ids(result)
-    known = describe(codes[0]) if codes else None
-    summary = known.meaning if known else "Entra ID refused the token exchange."
-    fix = known.fix if known else None
-    if result.get("claims") or result.get("error") == "interaction_required":
-        return ClaimsChallenge(
-            code,
-            f"{summary} The client must acquire a new token with the claims challenge and retry.",
-            claims=str(result.get("claims") or ""),
-            suberror=result.get("suberror"),
-            **ids,
-        )
-    if 65001 in codes:
-        return Forbidden(
-            code,
-            "An administrator must grant consent for this API to call the downstream API with "
-            f"the scopes {' '.join(scopes)} in the user's tenant (admin consent), then retry.",
-            scopes=scopes,
-            fix=fix,
-            **ids,
-        )
-    return DependencyFailed(code, summary, fix=fix, error=result.get("error"), **ids)

@@ -15,11 +15,12 @@ from typing import Any
 
 from obo.bearer import bearer_token
 from obo.config import Settings
-from obo.credentials import credential_source
+from obo.credentials import CertificateSource, CredentialSource
 from obo.downstream import Downstream, Result, safe_path
 from obo.errors import OboError
 from obo.exchange import Exchanger
 from obo.jwks import KeySource
+from obo.managed_identity import ManagedIdentitySource
 from obo.transport import READ_TIMEOUT, new_session
 from obo.validation import TokenValidator
 
@@ -48,7 +49,7 @@ class OboService:
         session = new_session(settings.ca_bundle, read_timeout=read_timeout)
         self.keys = KeySource(session, settings.authority_host, clock)
         self.validator = TokenValidator(settings, self.keys, clock)
-        self.credentials = credential_source(settings, credential_factory, clock)
+        self.credentials = _credential_source(settings, credential_factory, clock)
         self.exchanger = Exchanger(settings, self.credentials, session, clock)
         self.downstream = Downstream(settings.downstream_base_url, session, sleep)
 
@@ -77,6 +78,17 @@ class OboService:
                 raise
         except OboError as exc:
             return problem(exc)
+
+
+def _credential_source(
+    settings: Settings,
+    credential_factory: Callable[[], Any] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> CredentialSource:
+    """The source ``OBO_CLIENT_CREDENTIAL`` names."""
+    if settings.client_credential == "managed_identity":
+        return ManagedIdentitySource(settings, credential_factory)
+    return CertificateSource(settings, credential_factory, clock)
 
 
 def problem(exc: OboError) -> Result:

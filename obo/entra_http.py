@@ -1,0 +1,63 @@
+"""MSAL's ``http_client`` for Entra: the shared session, with two changes that matter.
+
+- 429/5xx become :class:`EntraUnavailable` instead of responses. MSAL's throttle memory is
+  keyed by URL, client and scope, not by user: an answer it never sees cannot be replayed to
+  another user, and each caller gets its own 503.
+- No redirects: the user's token and the client assertion are never re-posted elsewhere.
+
+With a :class:`obo.trace.RequestTrace` it also notes what each token request carried (names,
+never values).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from obo.trace import RequestTrace
+
+
+class EntraUnavailable(Exception):
+    def __init__(self, status: int, retry_after: int, body: dict[str, Any]) -> None:
+        super().__init__(f"Entra answered {status}")
+        self.status, self.retry_after, self.body = status, retry_after, body
+
+
+class EntraHttpClient:
+    def __init__(self, session: requests.Session, trace: RequestTrace | None = None) -> None:
+        self._session = session
+        self.trace = trace
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        if self.trace is not None:
+            self.trace.note(kwargs.get("data"))
+        # never re-post the user's token and the client assertion to wherever a 307 points
+        kwargs["allow_redirects"] = False
+        return self._checked(self._session.post(url, **kwargs))
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        kwargs["allow_redirects"] = False
+        return self._checked(self._session.get(url, **kwargs))
+
+    def close(self) -> None:  # the session outlives any one MSAL client
+        pass
+
+    @staticmethod
+    def _checked(response: Any) -> Any:
+        if response.status_code == 429 or response.status_code >= 500:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                body = {}
+            raise EntraUnavailable(response.status_code, retry_after(response.headers), body)
+        return response
+
+
+def retry_after(headers: Any) -> int:
+    try:
+        return max(1, min(int(headers.get("Retry-After", "5")), 300))
+    except ValueError:
+        return 5
