@@ -206,14 +206,13 @@ class Entra(Service):
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise EntraError("invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret' (client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer).", status=401)
         try:
-            jwt.get_unverified_header(assertion)
-            issuer = jwt.decode(assertion, options={"verify_signature": False}).get("iss")
+            claims = jwt.decode(assertion, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise EntraError("invalid_client", 50027, "JWT token is invalid or malformed.", status=401) from None
         # An assertion the app signed itself names a client id as issuer; an identity
         # provider's token (issuer URL) is accepted only through a federated credential.
-        if str(issuer).startswith("https://"):
-            self._verify_federated_assertion(assertion, app)
+        if str(claims.get("iss", "")).startswith("https://"):
+            self._verify_federated_assertion(assertion, claims, app)
         else:
             self._verify_client_assertion(req, assertion, app, tenant, v1=v1)
         return app
@@ -259,14 +258,11 @@ class Entra(Service):
         if seen != assertion:
             raise EntraError("invalid_client", 50027, "JWT token is invalid: the 'jti' of the client assertion was already used.", status=401)
 
-    def _verify_federated_assertion(self, assertion: str, app: App) -> None:
+    def _verify_federated_assertion(self, assertion: str, claims: dict[str, object], app: App) -> None:
         """A token another issuer minted (here: a managed identity's), accepted as the app's
         client assertion when a federated identity credential of the app names its issuer,
-        subject and audience ("Workload identity federation"; AADSTS70021/700211-700213)."""
-        try:
-            claims = jwt.decode(assertion, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            raise EntraError("invalid_client", 50027, "JWT token is invalid or malformed.", status=401) from None
+        subject and audience ("Workload identity federation"; AADSTS70021/700211-700213).
+        ``claims`` are the unverified ones; the signature is checked below."""
         iss, sub, aud = (str(claims.get(name, "")) for name in ("iss", "sub", "aud"))
         self.last_client_assertion_header = {"federated": True, "iss": iss}
         candidates = [f for f in app.federated_credentials if f.issuer == iss]

@@ -65,6 +65,8 @@ class ClientCertificate:
     private_key_pem: str
     certificate_pem: str
     x5t_sha256: str  # base64url, as it appears in the assertion header
+    x5t: str  # SHA-1 thumbprint, base64url (v1 requests' assertion header)
+    x5c: str  # the DER certificate, standard base64
 
     def msal_credential(self) -> dict[str, Any]:
         """With ``public_certificate`` MSAL sends ``x5c`` (subject name + issuer auth)."""
@@ -72,15 +74,8 @@ class ClientCertificate:
 
     def assertion(self, client_id: str, audience: str, now: float) -> str:
         """What MSAL builds (RFC 7523, PS256, ``x5t``/``x5t#S256``/``x5c`` header)."""
-        der = x509.load_pem_x509_certificate(self.certificate_pem.encode()).public_bytes(
-            serialization.Encoding.DER
-        )
         issued = int(now)
-        headers = {
-            "x5t": _b64url(hashlib.sha1(der).digest()),  # noqa: S324 - a thumbprint, not a MAC
-            "x5t#S256": self.x5t_sha256,
-            "x5c": [base64.b64encode(der).decode()],
-        }
+        headers = {"x5t": self.x5t, "x5t#S256": self.x5t_sha256, "x5c": [self.x5c]}
         claims = {
             "aud": audience,
             "iss": client_id,
@@ -118,6 +113,8 @@ def parse_certificate(
         private_key_pem=key_pem,
         certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
         x5t_sha256=_b64url(hashlib.sha256(der).digest()),
+        x5t=_b64url(hashlib.sha1(der).digest()),  # noqa: S324 - a thumbprint, not a MAC
+        x5c=base64.b64encode(der).decode(),
     )
 
 
