@@ -1,16 +1,29 @@
 // One deployment that creates a working On-Behalf-Of setup in an empty subscription:
 //   resource group, managed identities, storage, monitoring, Key Vault + certificate,
-//   Entra app registrations (Microsoft Graph Bicep extension) and the Flex Consumption Function App.
+//   Entra app registrations (Microsoft Graph Bicep extension), optional Azure Managed Redis and
+//   the Flex Consumption Function App.
 //
-//   az deployment sub create --location <region> --template-file infra/main.bicep \
-//     --parameters infra/main.parameters.json environmentName=<name> location=<region>
-//   or: azd up
+//   Azure CLI (parameters from infra/azcli.bicepparam, which reads environment variables):
+//     AZURE_ENV_NAME=<name> AZURE_LOCATION=<region> \
+//       az deployment sub create --location <region> --parameters infra/azcli.bicepparam
+//   or: azd up (parameters from infra/main.parameters.json, whose ${VAR} placeholders only azd fills)
 //
 // Dependency order: identity -> key vault -> certificate -> app registrations (need the public
 // certificate and the identity's principal id) -> Function App (needs API 1's appId).
-// See docs/deployment.md for the directory roles this needs and the checks to run with a real
-// Bicep compiler (az bicep build, what-if).
+// See docs/deployment.md for the resource providers and directory roles this needs and the
+// checks to run with a real Bicep compiler (az bicep build, what-if).
 targetScope = 'subscription'
+
+// Public Azure cloud only. Microsoft Graph Bicep documented its deployments as "supported only for
+// the public cloud and not for sovereign clouds" (https://learn.microsoft.com/graph/templates/limitations,
+// preview), and nothing here has been tried elsewhere, so the template refuses other clouds at
+// validation instead of guessing their federated-credential issuers and audiences. The app itself
+// supports national clouds (OBO_AUTHORITY_HOST): register it there by hand (docs/configuration.md).
+@description('Name of the Azure cloud this deployment runs in; only the public cloud is supported.')
+@allowed([
+  'AzureCloud'
+])
+param azureCloud string = environment().name
 
 @minLength(1)
 @maxLength(64)
@@ -60,11 +73,12 @@ param signInAudience string = 'AzureADMyOrg'
 @description('OBO_ALLOWED_TENANTS: comma list of tenant ids, or *; empty for this tenant only.')
 param allowedTenants string = ''
 
-@description('Create a Key Vault certificate as API 1\'s credential (false needs enableManagedIdentityCredential).')
-param useCertificate bool = true
-
-@description('Secretless mode: make the Function App\'s managed identity a federated credential of API 1 and use it (OBO_CLIENT_CREDENTIAL=managed_identity).')
-param enableManagedIdentityCredential bool = false
+@description('API 1\'s credential (OBO_CLIENT_CREDENTIAL): certificate = a Key Vault certificate in keyCredentials; managed_identity = secretless, the Function App\'s identity as a federated credential (no Key Vault).')
+@allowed([
+  'certificate'
+  'managed_identity'
+])
+param clientCredential string = 'certificate'
 
 @description('Name of API 1\'s certificate in Key Vault (OBO_CERTIFICATE_NAME).')
 param certificateName string = 'obo-api'
@@ -89,6 +103,18 @@ param keyVaultPublicNetworkAccess string = 'Enabled'
   'Deny'
 ])
 param keyVaultNetworkDefaultAction string = 'Allow'
+
+@description('Key Vault purge protection. Off (default) lets `azd down --purge` free the deterministic vault name; on, a deleted vault blocks this environment name for the retention period. Irreversible once on: use it for production.')
+param keyVaultPurgeProtection bool = false
+
+@description('Azure Managed Redis shared by all instances as the OBO cache (OBO_CACHE_URL). Off: each instance caches in process only.')
+param enableManagedRedis bool = false
+
+@description('Azure Managed Redis SKU (tiers: Balanced, Memory Optimized, Compute Optimized, Flash Optimized).')
+param managedRedisSku string = 'Balanced_B0'
+
+@description('Azure Managed Redis high availability (a replica; about twice the price).')
+param managedRedisHighAvailability bool = true
 
 @description('Microsoft Graph delegated scopes API 1 obtains through OBO (by value).')
 param graphDelegatedScopes array = [
@@ -142,19 +168,15 @@ var tags = {
   'azd-env-name': environmentName
 }
 var tenantId = tenant().tenantId
+var useCertificate = clientCredential == 'certificate'
 
 var functionAppName = 'func-api-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 var keyVaultName = 'kv-${resourceToken}'
 var apiUniqueName = 'obo-api-${resourceToken}'
 
-// environment() gives 'https://login.microsoftonline.com/' (or a national cloud's host) with a
-// trailing slash; OBO_AUTHORITY_HOST is the bare host URL.
-var loginEndpoint = environment().authentication.loginEndpoint
-// The audience of a managed identity token used as a federated credential, per cloud (the app
-// derives the same value from OBO_AUTHORITY_HOST).
-var federationAudience = environment().name == 'AzureUSGovernment' ? 'api://AzureADTokenExchangeUSGov' : (environment().name == 'AzureChinaCloud' ? 'api://AzureADTokenExchangeChina' : 'api://AzureADTokenExchange')
-var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, length(loginEndpoint) - 1) : loginEndpoint
+// Public cloud (see azureCloud): Entra's login host. OBO_AUTHORITY_HOST is the bare host URL.
+var authorityHost = 'https://login.microsoftonline.com'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
@@ -207,6 +229,7 @@ module keyVault 'app/keyvault.bicep' = if (useCertificate) {
     keyVaultName: keyVaultName
     publicNetworkAccess: keyVaultPublicNetworkAccess
     networkDefaultAction: keyVaultNetworkDefaultAction
+    enablePurgeProtection: keyVaultPurgeProtection
     appPrincipalId: identity.outputs.APP_IDENTITY_PRINCIPAL_ID
     certificateScriptPrincipalId: identity.outputs.CERTIFICATE_SCRIPT_IDENTITY_PRINCIPAL_ID
   }
@@ -242,17 +265,28 @@ module entra 'app/entra.bicep' = {
       principalId
     ]
     additionalPreAuthorizedAppIds: additionalPreAuthorizedAppIds
-    useCertificate: useCertificate
+    clientCredential: clientCredential
     certificateBase64: useCertificate ? certificate.outputs.CERTIFICATE_BASE64 : ''
     certificateNotBefore: useCertificate ? certificate.outputs.CERTIFICATE_NOT_BEFORE : ''
     certificateExpires: useCertificate ? certificate.outputs.CERTIFICATE_EXPIRES : ''
-    enableManagedIdentityCredential: enableManagedIdentityCredential
     managedIdentityPrincipalId: identity.outputs.APP_IDENTITY_PRINCIPAL_ID
-    federatedCredentialAudience: federationAudience
     graphDelegatedScopes: graphDelegatedScopes
     createDownstreamApi: createDownstreamApi
     downstreamScopeValue: downstreamScopeValue
     grantAdminConsent: grantAdminConsent
+  }
+}
+
+module redis 'app/redis.bicep' = if (enableManagedRedis) {
+  name: 'redis'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    redisName: 'redis-${resourceToken}'
+    skuName: managedRedisSku
+    highAvailability: managedRedisHighAvailability
+    appPrincipalId: identity.outputs.APP_IDENTITY_PRINCIPAL_ID
   }
 }
 
@@ -278,7 +312,7 @@ module api 'app/api.bicep' = {
     oboAllowedTenants: !empty(allowedTenants) ? allowedTenants : tenantId
     oboAudiences: '${entra.outputs.API_APP_ID},${entra.outputs.API_IDENTIFIER_URI}'
     oboRequiredScopes: 'access_as_user'
-    oboClientCredential: enableManagedIdentityCredential ? 'managed_identity' : 'certificate'
+    oboClientCredential: clientCredential
     oboKeyVaultUrl: useCertificate ? keyVault.outputs.KEY_VAULT_URL : ''
     oboCertificateName: useCertificate ? certificateName : ''
     oboDownstreamBaseUrl: downstreamBaseUrl
@@ -286,6 +320,7 @@ module api 'app/api.bicep' = {
     oboDownstreamTokenType: empty(samlEntityId) ? 'jwt' : samlTokenType
     oboSamlEndpoint: samlEndpoint
     oboTrace: exchangeTrace
+    oboCacheUrl: enableManagedRedis ? redis.outputs.CACHE_URL : ''
   }
 }
 
@@ -301,6 +336,9 @@ output AZURE_KEY_VAULT_URL string = useCertificate ? keyVault.outputs.KEY_VAULT_
 output CERTIFICATE_NAME string = useCertificate ? certificateName : ''
 output CERTIFICATE_THUMBPRINT string = useCertificate ? certificate.outputs.CERTIFICATE_THUMBPRINT : ''
 output CERTIFICATE_EXPIRES string = useCertificate ? certificate.outputs.CERTIFICATE_EXPIRES : ''
+output OBO_CLIENT_CREDENTIAL string = clientCredential
+output REDIS_NAME string = enableManagedRedis ? redis.outputs.REDIS_NAME : ''
+output OBO_CACHE_URL string = enableManagedRedis ? redis.outputs.CACHE_URL : ''
 output ENTRA_API_APP_ID string = entra.outputs.API_APP_ID
 output ENTRA_API_IDENTIFIER_URI string = entra.outputs.API_IDENTIFIER_URI
 output ENTRA_API_SCOPE string = entra.outputs.API_SCOPE

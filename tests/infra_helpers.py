@@ -25,6 +25,41 @@ INFRA = REPO / "infra"
 GRAPH_ONLY_FILES = ("app/entra.bicep",)
 
 LOCAL_ONLY_SETTINGS = frozenset({"OBO_CA_BUNDLE"})
+# Settings infra/ already deploys that obo/config.py declares once the shared cache lands
+# (issue 12, Redis L2). Remove a name here when SETTING_NAMES has it.
+PENDING_SETTINGS = frozenset({"OBO_CACHE_URL"})
+
+# siteConfig properties a Flex Consumption site may carry, each with where it comes from. Flex
+# rejects others with ARM error 51021 (see infra/app/api.bicep), region by region, so the list is
+# what Microsoft's own Flex templates set, not what the ARM schema allows.
+FLEX_SITE_CONFIG_ALLOWED = {
+    "alwaysOn": "Azure-Samples/functions-quickstart-python-http-azd infra/app/api.bicep (false only)",
+    "appSettings": "Azure-Samples/azure-functions-flex-consumption-samples IaC/bicep/core/host/function.bicep",
+    "minTlsVersion": "Microsoft's FC1 Bicep quickstart (Azure/terraform-azurerm-avm-res-web-site#353)",
+    "cors": "the portal's API > CORS blade on Flex apps (Azure/azure-functions-dotnet-worker#2524) "
+    "and azurerm_function_app_flex_consumption site_config.cors",
+}
+# Named in verbatim ARM 51021 rejections (microsoft/azure-pipelines-tasks#21032,
+# Azure/terraform-azurerm-avm-res-web-site#283, #360, PR #345).
+FLEX_SITE_CONFIG_REJECTED = frozenset(
+    {
+        "ftpsState",
+        "use32BitWorkerProcess",
+        "netFrameworkVersion",
+        "functionsRuntimeScaleMonitoringEnabled",
+        "preWarmedInstanceCount",
+        "linuxFxVersion",
+        "windowsFxVersion",
+    }
+)
+
+# Resource providers every subscription has registered (Learn: "Azure resource providers and
+# types", registration): the templates use them but nobody has to register them.
+REGISTERED_BY_DEFAULT = frozenset({"Microsoft.Resources", "Microsoft.Authorization"})
+# Providers a template needs without naming them as a resource type: Flex Consumption runs on
+# Microsoft.App (hashicorp/terraform-provider-azurerm#30397, Azure/azure-cli#33177), and the
+# certificate deployment script runs in a container instance (Microsoft.ContainerInstance).
+IMPLICIT_PROVIDERS = frozenset({"Microsoft.App", "Microsoft.ContainerInstance"})
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 UPPER_SNAKE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
@@ -56,6 +91,12 @@ def unwrap(config: dict[str, Any]) -> dict[str, Any]:
     while "config" in config and ("condition" in config or "loop_type" in config):
         config = config["config"]
     return config
+
+
+def allowed(name: str, param: str) -> list[Any]:
+    """The @allowed values of a parameter of infra/<name>."""
+    decorators = parse(name)["parameters"][param]["decorators"]
+    return cast(list[Any], next(d["argument"] for d in decorators if d["type"] == "allowed"))
 
 
 def condition(config: dict[str, Any]) -> Any:
@@ -155,3 +196,54 @@ def run_checkov(executable: Path) -> dict[str, Any]:
         report = next((r for r in report if r.get("check_type") == "bicep"), None)
         assert report is not None, f"checkov reported no Bicep results:\n{done.stdout[:2000]}"
     return cast(dict[str, Any], report)
+
+
+def bicepparam(name: str) -> dict[str, str]:
+    """``param NAME = EXPRESSION`` lines of infra/<name> (a .bicepparam file), by name.
+
+    pycep-parser does not read .bicepparam files; these hold one parameter per line, so a line
+    parser is enough. The ``using`` target is returned under the key ``using``.
+    """
+    found: dict[str, str] = {}
+    for line in (INFRA / name).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("using "):
+            found["using"] = line.split(None, 1)[1].strip("'")
+        elif line.startswith("param "):
+            key, value = line[len("param ") :].split("=", 1)
+            found[key.strip()] = value.strip()
+    return found
+
+
+ENV_READ = re.compile(r"readEnvironmentVariable\('([A-Z0-9_]+)'(?:,\s*'([^']*)')?\)")
+# azd's main.parameters.json placeholders: ${VAR} or ${VAR=default}
+PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)(?:=([^}]*))?\}")
+
+
+def documented_commands(prefix: str) -> list[tuple[str, str]]:
+    """Every command starting with ``prefix`` in README.md, docs/*.md and the comments of
+    infra/ files, with backslash continuations joined: (where, command)."""
+    sources = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    sources += sorted(INFRA.rglob("*.bicep")) + sorted(INFRA.rglob("*.bicepparam"))
+    found = []
+    for path in sources:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if path.suffix in (".bicep", ".bicepparam"):  # comments only
+            lines = [line.split("//", 1)[1] for line in lines if "//" in line]
+        text = "\n".join(lines)
+        text = re.sub(r"\\\n\s*", " ", text)
+        for line in text.splitlines():
+            for match in re.finditer(rf"(?:^|[\s`$(]){re.escape(prefix)}\b[^`\n]*", line):
+                found.append((path.relative_to(REPO).as_posix(), match.group(0).strip(" `$(")))
+    return found
+
+
+def markdown_section(path: Path, heading: str) -> str:
+    """The text under the first heading that starts with ``heading`` up to the next heading of
+    the same or a higher level."""
+    text = path.read_text(encoding="utf-8")
+    match = re.search(rf"^(#+) {re.escape(heading)}.*$", text, re.MULTILINE)
+    assert match, f"{path.name}: no heading {heading!r}"
+    level = len(match.group(1))
+    end = re.compile(rf"^#{{1,{level}}} ", re.MULTILINE).search(text, match.end())
+    return text[match.end() : end.start() if end else len(text)]

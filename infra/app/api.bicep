@@ -5,6 +5,16 @@
 // The app settings below are the contract with the code (obo/config.py SETTING_NAMES and
 // docs/configuration): tests/test_infra.py fails if a name here and in the code drift apart.
 // OBO_CA_BUNDLE is for local runs only and is deliberately not set in Azure.
+//
+// siteConfig holds only properties that Flex Consumption accepts. Flex rejects a set of
+// siteConfig properties outright with ARM error 51021 ("... for Flex Consumption sites is
+// invalid. Please remove or rename it"): FtpsState, Use32BitWorkerProcess, NetFrameworkVersion,
+// FunctionsRuntimeScaleMonitoringEnabled, PreWarmedInstanceCount, LinuxFxVersion (verbatim ARM
+// errors in microsoft/azure-pipelines-tasks#21032, Azure/terraform-azurerm-avm-res-web-site#283
+// and #360; the full evidence table is in that repository's PR #345). Enforcement is rolled out
+// per region, so a property that deploys in one region can fail in the next. The runtime and
+// scale live in functionAppConfig instead. The allow-list in tests/test_infra.py
+// (FLEX_SITE_CONFIG_ALLOWED) comes from Microsoft's Flex samples.
 
 @description('Azure region.')
 param location string
@@ -18,6 +28,10 @@ param functionAppName string
 @description('Flex Consumption plan name.')
 param planName string
 
+// Flex Consumption runs Python 3.10-3.13 GA (3.14 in preview, without remote build, which Flex
+// publishing uses): https://learn.microsoft.com/azure/azure-functions/supported-languages and
+// `az functionapp list-flexconsumption-runtimes --location <region> --runtime python`.
+// 3.10 is left out because the code needs 3.11+ (pyproject.toml requires-python).
 @description('Python version of the Functions runtime.')
 @allowed([
   '3.11'
@@ -120,6 +134,9 @@ param oboSamlEndpoint string = 'v1'
 ])
 param oboTrace string = 'basic'
 
+@description('OBO_CACHE_URL: rediss://<host>:10000 of Azure Managed Redis (no password: Entra auth as the managed identity); empty for the in-process cache only.')
+param oboCacheUrl string = ''
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -130,6 +147,15 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 
 // Every app setting, by name. Flex Consumption takes the runtime and its version from
 // functionAppConfig, so FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION are not set.
+//
+// PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true: the Python worker configures the Azure
+// Monitor OpenTelemetry distro itself (configure_azure_monitor() at worker start, before
+// function_app.py is imported), so spans, metrics and log records with their extra fields reach
+// Application Insights; the exporter authenticates with the identity named in
+// APPLICATIONINSIGHTS_AUTHENTICATION_STRING. Needs azure-monitor-opentelemetry in
+// requirements.txt; host.json sets telemetryMode OpenTelemetry. Sources:
+// https://learn.microsoft.com/azure/azure-functions/opentelemetry-howto (Python) and
+// Azure/azure-functions-python-worker azure_functions_worker/dispatcher.py (worker_init_request).
 var appSettings = [
   // Host storage through the managed identity: no AzureWebJobsStorage connection string.
   {
@@ -153,6 +179,11 @@ var appSettings = [
   {
     name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
     value: 'ClientId=${identityClientId};Authorization=AAD'
+  }
+  // OpenTelemetry from the Python worker (see the note above appSettings).
+  {
+    name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+    value: 'true'
   }
   // azure-identity's ManagedIdentityCredential / DefaultAzureCredential pick this identity.
   {
@@ -215,6 +246,10 @@ var appSettings = [
     name: 'OBO_TRACE'
     value: oboTrace
   }
+  {
+    name: 'OBO_CACHE_URL'
+    value: oboCacheUrl
+  }
 ]
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -239,6 +274,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: this is a public API that SPAs call from browsers; every route except /api/health requires a valid Entra access token.
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales instances on demand (and to zero); there is no fixed instance count to set.
   // checkov:skip=CKV_AZURE_213: App Service health check probes fixed instances; Flex Consumption scales per demand, so probe the anonymous /api/health from your monitoring instead.
+  // checkov:skip=CKV_AZURE_78: Flex Consumption has no FTP endpoint (FTPS is not a Flex deployment technology) and rejects siteConfig.ftpsState with ARM error 51021, so the property must be absent.
+  // checkov:skip=CKV_AZURE_18: http20Enabled is not a siteConfig property Microsoft's Flex Consumption templates set (the portal hides the HTTP version for Flex apps) and Flex rejects unlisted siteConfig properties with ARM error 51021 in some regions; the platform default applies.
+  // checkov:skip=CKV_AZURE_67: same as CKV_AZURE_18 (HTTP version of a Function App on Flex Consumption).
   name: functionAppName
   location: location
   tags: union(tags, {
@@ -256,12 +294,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
+    // Only what the Flex samples set (see the note at the top). Remote debugging and FTP do not
+    // exist on Flex; the SCM site defaults to TLS 1.2.
     siteConfig: {
       minTlsVersion: '1.2'
-      scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      remoteDebuggingEnabled: false
-      http20Enabled: true
       appSettings: appSettings
       cors: {
         allowedOrigins: corsAllowedOrigins
@@ -291,14 +327,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
-  parent: functionApp
-  name: 'ftp'
-  properties: {
-    allow: false
-  }
-}
-
+// No 'ftp' policy: Flex Consumption has no FTP publishing (the portal hides "FTP Basic Auth
+// Publishing" for Flex apps, Azure/azure-functions-ux#7660). SCM basic auth stays off.
 resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
   name: 'scm'

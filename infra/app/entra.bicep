@@ -12,6 +12,9 @@
 // Deploying this file needs directory rights (see docs/deployment.md): Application Developer
 // (or Cloud Application Administrator) for the registrations, and Privileged Role Administrator
 // (or Global Administrator) when grantAdminConsent is true.
+//
+// Public cloud only (main.bicep refuses other clouds): issuer, token-exchange audience and Graph's
+// resource URI below are the public cloud's.
 extension microsoftGraphV1
 
 @description('Alternate key (uniqueName) of API 1\'s registration; unique in the tenant.')
@@ -44,10 +47,14 @@ param ownerObjectIds array = []
 @description('Other client app ids to pre-authorize for access_as_user, e.g. Azure CLI (04b07795-8ddb-461a-bbee-02f9e1bf7b46) for a first test token.')
 param additionalPreAuthorizedAppIds array = []
 
-@description('Put the Key Vault certificate in API 1\'s keyCredentials.')
-param useCertificate bool = true
+@description('API 1\'s credential: certificate (the Key Vault certificate in keyCredentials) or managed_identity (the Function App\'s identity as a federated credential).')
+@allowed([
+  'certificate'
+  'managed_identity'
+])
+param clientCredential string = 'certificate'
 
-@description('Public certificate (base64 DER) from the certificate script; empty when useCertificate is false.')
+@description('Public certificate (base64 DER) from the certificate script; empty with managed_identity.')
 param certificateBase64 string = ''
 
 @description('Start of the certificate\'s validity (ISO 8601).')
@@ -56,22 +63,13 @@ param certificateNotBefore string = ''
 @description('End of the certificate\'s validity (ISO 8601).')
 param certificateExpires string = ''
 
-@description('Secretless mode: trust the Function App\'s managed identity as a federated credential of API 1.')
-param enableManagedIdentityCredential bool = false
-
 @description('Principal (object) id of the Function App\'s user-assigned identity (the federated subject).')
 param managedIdentityPrincipalId string = ''
-
-@description('Audience of the managed identity token used as client assertion (public cloud value by default).')
-param federatedCredentialAudience string = 'api://AzureADTokenExchange'
 
 @description('Microsoft Graph delegated scopes API 1 requests on behalf of the user, by value.')
 param graphDelegatedScopes array = [
   'User.Read'
 ]
-
-@description('Resource URI that prefixes Graph scopes in OBO_DOWNSTREAM_SCOPES (national clouds differ).')
-param graphResourceUri string = 'https://graph.microsoft.com'
 
 @description('Register your own downstream API (API 2) instead of calling Microsoft Graph.')
 param createDownstreamApi bool = false
@@ -90,6 +88,10 @@ param grantAdminConsent bool = false
 
 // Microsoft Graph's well-known application id (the same in every tenant).
 var graphAppId = '00000003-0000-0000-c000-000000000000'
+// Resource URI that prefixes Graph scopes in OBO_DOWNSTREAM_SCOPES (public cloud).
+var graphResourceUri = 'https://graph.microsoft.com'
+var useCertificate = clientCredential == 'certificate'
+var useManagedIdentity = clientCredential == 'managed_identity'
 
 // Sign-in scopes the SPA itself asks Graph for.
 var clientGraphScopeValues = [
@@ -277,27 +279,33 @@ resource apiSp 'Microsoft.Graph/servicePrincipals@v1.0' = {
   }
 }
 
-// Managed identity tokens are issued by the cloud's login host, except in Azure China, where
-// they come from login.partner.microsoftonline.cn (Azure China's "Configure an application to
-// trust a managed identity").
-var federatedIssuerHost = environment().name == 'AzureChinaCloud' ? 'https://login.partner.microsoftonline.cn/' : environment().authentication.loginEndpoint
-
 // Secretless mode: the Function App's user-assigned identity gets a token for
-// api://AzureADTokenExchange and presents it as API 1's client assertion; Entra accepts it because
-// issuer + subject match this credential. No certificate or secret exists for API 1 at all.
-resource apiManagedIdentityCredential 'Microsoft.Graph/applications/federatedIdentityCredentials@v1.0' = if (enableManagedIdentityCredential) {
+// api://AzureADTokenExchange (the public cloud's token-exchange audience) and presents it as API
+// 1's client assertion; Entra accepts it because issuer + subject match this credential. No
+// certificate or secret exists for API 1 at all. Issuer: the tenant's v2.0 issuer on the public
+// login host ("Configure an application to trust a managed identity", Microsoft Learn).
+resource apiManagedIdentityCredential 'Microsoft.Graph/applications/federatedIdentityCredentials@v1.0' = if (useManagedIdentity) {
   name: '${apiApp.uniqueName}/function-app-managed-identity'
   description: 'The Function App\'s user-assigned managed identity, used as API 1\'s credential.'
-  issuer: '${federatedIssuerHost}${tenant().tenantId}/v2.0'
+  issuer: 'https://login.microsoftonline.com/${tenant().tenantId}/v2.0'
   subject: managedIdentityPrincipalId
   audiences: [
-    federatedCredentialAudience
+    'api://AzureADTokenExchange'
   ]
 }
 
 // Optional tenant-wide admin consent. Without it, users consent once through the client
 // (knownClientApplications bundles API 1's downstream scopes into that prompt), unless the tenant
 // disallows user consent, in which case OBO fails with AADSTS65001 until an admin consents.
+//
+// Re-deployable: unlike appRoleAssignedTo, whose second deployment fails with "EntitlementGrant
+// entry already exists" (microsoftgraph/msgraph-bicep-types#161, open; this template declares no
+// appRoleAssignedTo), the extension writes an oauth2PermissionGrant onto the existing grant of the
+// same client, consent type and resource: declarations of one client and resource overwrite each
+// other's scope (maintainer review of the grant sample, msgraph-bicep-types PR #211). So there is
+// exactly one grant per (client, resource), carrying all its scopes space-separated
+// (tests/test_infra.py), and a re-deploy rewrites it to the declared scopes. Not verifiable
+// offline: docs/deployment.md lists the check to run.
 resource apiDownstreamGrant 'Microsoft.Graph/oauth2PermissionGrants@v1.0' = if (grantAdminConsent) {
   clientId: apiSp.id
   consentType: 'AllPrincipals'
