@@ -539,6 +539,21 @@ def test_azure_cli_and_azd_read_the_same_switches_with_the_same_defaults():
         assert cli[name] == (variable, default), name
 
 
+def test_every_deployment_switch_is_documented():
+    azd = {ih.PLACEHOLDER.fullmatch(e["value"]).group(1) for e in _main_parameters().values()}
+    cli = set()
+    for value in ih.bicepparam("azcli.bicepparam").values():
+        if match := ih.ENV_READ.search(value):
+            cli.add(match.group(1))
+    guide = (ih.REPO / "docs" / "deployment.md").read_text(encoding="utf-8")
+    azure_yaml = (ih.REPO / "azure.yaml").read_text(encoding="utf-8")
+    for switch in sorted(azd | cli):
+        assert f"`{switch}`" in guide, switch
+    for switch in sorted(azd):
+        if switch.startswith("OBO_DEPLOY_"):
+            assert f"azd env set {switch} " in azure_yaml, switch
+
+
 def test_azd_does_not_pick_up_the_azure_cli_parameters_file():
     """azd prefers <module>.bicepparam over main.parameters.json (Azure/azure-dev#2628)."""
     assert not (ih.INFRA / "main.bicepparam").exists()
