@@ -8,7 +8,7 @@
 //   export AZURE_ENV_NAME=obo-dev AZURE_LOCATION=eastus2
 //   export AZURE_PRINCIPAL_ID="$(az ad signed-in-user show --query id -o tsv)"
 //   az deployment sub create --name "$AZURE_ENV_NAME" --location "$AZURE_LOCATION" \
-//     --parameters infra/azcli.bicepparam
+//     --template-file infra/main.bicep --parameters infra/azcli.bicepparam
 //
 // Needs Bicep 0.36.1+ (the Graph extension) and an Azure CLI that deploys .bicepparam files.
 using './main.bicep'

@@ -5,7 +5,8 @@
 //
 //   Azure CLI (parameters from infra/azcli.bicepparam, which reads environment variables):
 //     AZURE_ENV_NAME=<name> AZURE_LOCATION=<region> \
-//       az deployment sub create --location <region> --parameters infra/azcli.bicepparam
+//       az deployment sub create --location <region> --template-file infra/main.bicep \
+//         --parameters infra/azcli.bicepparam
 //   or: azd up (parameters from infra/main.parameters.json, whose ${VAR} placeholders only azd fills)
 //
 // Dependency order: identity -> key vault -> certificate -> app registrations (need the public
@@ -113,7 +114,7 @@ param enableManagedRedis bool = false
 @description('Azure Managed Redis SKU (tiers: Balanced, Memory Optimized, Compute Optimized, Flash Optimized).')
 param managedRedisSku string = 'Balanced_B0'
 
-@description('Azure Managed Redis high availability (a replica; about twice the price).')
+@description('Azure Managed Redis high availability (adds a replica and raises the price; see the pricing page).')
 param managedRedisHighAvailability bool = true
 
 @description('Microsoft Graph delegated scopes API 1 obtains through OBO (by value).')

@@ -25,7 +25,7 @@ param redisName string
 @description('SKU, e.g. Balanced_B0 (the smallest), Balanced_B1, MemoryOptimized_M10, ComputeOptimized_X3.')
 param skuName string = 'Balanced_B0'
 
-@description('Replicate the data to a second node (SLA, survives a node failure; about twice the price).')
+@description('Replicate the data to a second node (SLA, survives a node failure; raises the price).')
 param highAvailability bool = true
 
 @description('Principal (object) id of the Function App identity that reads and writes the cache.')
