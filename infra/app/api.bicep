@@ -294,8 +294,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
-    // Only what the Flex samples set (see the note at the top). Remote debugging and FTP do not
-    // exist on Flex; the SCM site defaults to TLS 1.2.
+    // Only what the Flex samples set (see the note at the top). The portal hides FTP, HTTP
+    // version, Always On and remote debugging for Flex apps (Azure/azure-functions-ux#7660), so
+    // those, and the SCM site's TLS minimum, are left to the platform.
     siteConfig: {
       minTlsVersion: '1.2'
       appSettings: appSettings
