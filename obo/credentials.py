@@ -148,8 +148,9 @@ class CertificateSource:
         settings: Settings,
         credential_factory: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.time,
-        deadline: float = KEY_VAULT_DEADLINE,
+        deadline: float | None = None,
     ) -> None:
+        deadline = KEY_VAULT_DEADLINE if deadline is None else deadline
         self._settings = settings
         self._credential_factory = credential_factory or _default_credential
         self._clock = clock

@@ -12,8 +12,10 @@ signature is not checked yet, so anyone can name any tenant (issue 9, finding 3)
 - a tenant without a verified token yet costs a token from one global
   :class:`obo.budget.TokenBucket` per discovery; when it is empty such tenants get 503
   ``OBO3022`` with ``Retry-After`` while known tenants are served. Entra signs every
-  tenant's tokens with the same keys, so a token that verifies with a key already published
-  for a verified tenant proves its tenant exists and is admitted without the budget;
+  tenant's tokens with the same keys (the ``/common`` set; custom keys are published only
+  with ``?appid=``, which is never asked for here), so a token that verifies with a key
+  already published for a verified tenant was issued by Entra: its tenant exists and is
+  admitted without the budget;
 - two tiers: tenants that had a verified token (``verified``, an LRU of ``max_verified``)
   and the others (``probation``, an LRU of ``max_probation``): unverified tenants only ever
   evict each other.
@@ -24,7 +26,6 @@ its outcome shared, no lock held across the network, and no wait beyond ``deadli
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -33,20 +34,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import jwt
 import requests
-from jwt.algorithms import RSAAlgorithm
 
 from obo.budget import TokenBucket
 from obo.cache import ExpiringLru
 from obo.errors import DependencyUnavailable, Unauthorized
+from obo.key_discovery import FIRST_FETCH_RETRY, fetch_keys, no_such_tenant, unavailable
 from obo.shared_load import SharedLoad
 
 log = logging.getLogger("obo.jwks")
 
 REFRESH_COOLDOWN = 300.0  # seconds between refreshes of one tenant's keys
 MAX_AGE = 24 * 3600.0  # refresh known keys at least daily so retired keys drop out
-FIRST_FETCH_RETRY = 5.0  # a tenant whose first fetch failed is retried this much later
 DISCOVERY_DEADLINE = 8.0  # nobody waits longer for one tenant's discovery and key set
 MAX_VERIFIED = 10_000  # tenants with a verified token
 MAX_PROBATION = 1_000  # tenants named by tokens not verified yet
@@ -62,24 +61,6 @@ class UnknownKey(Exception):
     """The token names a key the tenant does not publish (even after a refresh)."""
 
 
-def _unavailable() -> DependencyUnavailable:
-    return DependencyUnavailable(
-        "OBO3020",
-        "The signing keys of the token's tenant could not be fetched from Entra ID; "
-        "try again shortly.",
-        retry_after=int(FIRST_FETCH_RETRY),
-    )
-
-
-def _no_such_tenant(tid: str) -> Unauthorized:
-    return Unauthorized(
-        "OBO3021",
-        f"Entra ID does not know the token's tenant {tid} (AADSTS90002).",
-        aadsts="AADSTS90002",
-        tid=tid,
-    )
-
-
 class _TenantKeys:
     def __init__(self, owner: KeySource, tid: str) -> None:
         self.fetched_at = float("-inf")  # last successful fetch
@@ -88,7 +69,7 @@ class _TenantKeys:
             lambda: owner._refresh(tid, self),
             deadline=owner.deadline,
             remember_failure=FIRST_FETCH_RETRY,
-            too_slow=_unavailable,
+            too_slow=unavailable,
             clock=owner.clock,
             name="jwks-discovery",
         )
@@ -159,7 +140,7 @@ class KeySource:
         key = (keys if keys is not None else entry.keys).get(kid)
         if key is None:
             if not entry.keys:
-                raise _unavailable()
+                raise unavailable()
             raise UnknownKey(kid)
         return key
 
@@ -188,7 +169,7 @@ class KeySource:
     def _admit(self, tid: str, vouched: bool) -> tuple[_TenantKeys, bool]:
         """The tenant's entry, and whether it was created now (its first fetch is paid)."""
         if self._absent.get(tid.encode()) is not None:
-            raise _no_such_tenant(tid)
+            raise no_such_tenant(tid)
         for tier in (self._verified, self._probation):
             entry = tier.get(tid)
             if entry is not None:
@@ -219,7 +200,7 @@ class KeySource:
     # -- fetching (on a SharedLoad worker) ------------------------------------------------
     def _refresh(self, tid: str, entry: _TenantKeys) -> dict[str, Any]:
         try:
-            keys = self._fetch(tid)
+            keys = fetch_keys(self._session, self._host, tid)
         except Unauthorized:  # Entra does not know the tenant
             with self._lock:
                 for tier in (self._verified, self._probation):
@@ -237,56 +218,3 @@ class KeySource:
             if tid in self._verified:
                 self._share(keys)
         return keys
-
-    def _fetch(self, tid: str) -> dict[str, Any]:
-        try:
-            discovery = self._session.get(
-                f"{self._host}/{tid}/v2.0/.well-known/openid-configuration"
-            )
-            _raise_for(discovery, tid)
-            jwks_uri = discovery.json()["jwks_uri"]
-            if not isinstance(jwks_uri, str):
-                raise ValueError("jwks_uri is not a string")
-            response = self._session.get(jwks_uri)
-            _raise_for(response, tid)
-            return _rsa_keys(response.json())
-        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-            raise _unavailable() from exc
-
-
-def _raise_for(response: requests.Response, tid: str) -> None:
-    """Entra's answer for a tenant it does not know (400 ``invalid_tenant`` with AADSTS90002,
-    as MSAL's ``tenant_discovery`` notes), or a 404, is the caller's problem: a 401.
-    Anything else that is not a success is Entra's: a 503."""
-    if response.status_code == 404:
-        raise _no_such_tenant(tid)
-    if response.status_code == 400:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            codes = body.get("error_codes")
-            if body.get("error") == "invalid_tenant" or (
-                isinstance(codes, list) and 90002 in codes
-            ):
-                raise _no_such_tenant(tid)
-    response.raise_for_status()
-
-
-def _rsa_keys(body: Any) -> dict[str, Any]:
-    entries = body.get("keys") if isinstance(body, dict) else None
-    keys: dict[str, Any] = {}
-    for jwk in entries if isinstance(entries, list) else []:
-        if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig":
-            continue
-        kid = jwk.get("kid")
-        if not isinstance(kid, str) or not kid:
-            continue
-        try:
-            keys[kid] = RSAAlgorithm.from_jwk(json.dumps(jwk))
-        except (jwt.PyJWTError, ValueError, TypeError):
-            continue  # one malformed key does not hide the others
-    if not keys:
-        raise ValueError("the key set holds no RSA signing keys")
-    return keys
