@@ -89,10 +89,11 @@ class SharedLoad(Generic[T]):
     def _run(self, future: Future[T]) -> None:
         try:
             value = self._load()
-        except Exception as exc:  # noqa: BLE001 - handed to every waiter, as Future does
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiter, as Future does
             with self._lock:
                 self._inflight = None
-                self._failure, self._failed_until = exc, self._clock() + self._remember
+                if isinstance(exc, Exception):
+                    self._failure, self._failed_until = exc, self._clock() + self._remember
             future.set_exception(exc)
         else:
             with self._lock:
@@ -110,4 +111,4 @@ class SharedLoad(Generic[T]):
             return DependencyUnavailable(
                 failure.code, failure.detail, retry_after=max(1, left), **failure.extra
             )
-        return failure
+        return failure.with_traceback(None)  # re-raised often: do not let its traceback grow
