@@ -151,7 +151,8 @@ class Entra(Service):
         return EntraError(
             "invalid_tenant", 90002,
             f"Tenant '{ref}' not found. Check to make sure you have the correct tenant ID and "
-            "are signing into the correct cloud.",
+            "are signing into the correct cloud. Check with your subscription administrator, "
+            "this may happen if there are no active subscriptions for the tenant.",
         )
 
     def _token_tenant(self, req: Request, form: dict[str, str], grant: str) -> Tenant:

@@ -83,6 +83,7 @@ class Settings:
     saml_endpoint: str = "v1"  # which token endpoint asks for SAML: "v1" (resource) or "v2"
     trace_verbose: bool = False  # exchange records add parameter names and assertion header
     client_credential: str = "certificate"  # or "managed_identity" (secretless, obo/credentials)
+    excluded_tenants: frozenset[str] = frozenset()  # "*,-<guid>": any tenant but these
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -93,12 +94,7 @@ class Settings:
 
         tenant_id = _guid("OBO_TENANT_ID", get("OBO_TENANT_ID"))
         client_id = _guid("OBO_CLIENT_ID", get("OBO_CLIENT_ID"))
-        allowed_raw = get("OBO_ALLOWED_TENANTS", tenant_id)
-        allowed = (
-            None
-            if allowed_raw == "*"
-            else frozenset(_guid("OBO_ALLOWED_TENANTS", t) for t in _split(allowed_raw))
-        )
+        allowed, excluded = _tenants(get("OBO_ALLOWED_TENANTS", tenant_id))
         audiences = frozenset(_split(get("OBO_AUDIENCES"))) or frozenset(
             {client_id, f"api://{client_id}"}
         )
@@ -145,6 +141,7 @@ class Settings:
                 "OBO_AUTHORITY_HOST", get("OBO_AUTHORITY_HOST", "https://login.microsoftonline.com")
             ),
             allowed_tenants=allowed,
+            excluded_tenants=excluded,
             audiences=audiences,
             required_scopes=scopes,
             key_vault_url=key_vault_url,
@@ -193,6 +190,8 @@ class Settings:
         return _FEDERATION_AUDIENCES.get(host, "api://AzureADTokenExchange")
 
     def tenant_allowed(self, tid: str) -> bool:
+        if tid in self.excluded_tenants:
+            return False
         return self.allowed_tenants is None or tid in self.allowed_tenants
 
     def authority(self, tid: str) -> str:
@@ -200,6 +199,23 @@ class Settings:
         if tid.lower() in _MULTI_TENANT:
             raise ValueError("a tenant-specific authority is required")
         return f"{self.authority_host}/{tid}"
+
+
+def _tenants(value: str) -> tuple[frozenset[str] | None, frozenset[str]]:
+    """``OBO_ALLOWED_TENANTS``: GUIDs, or ``*`` (any tenant) optionally followed by
+    ``-<guid>`` exclusions, e.g. ``*,-9188040d-6c67-4c5b-b112-36a304b66dad`` for any Entra
+    tenant but personal Microsoft accounts. Returns (allowed or None for any, excluded)."""
+    name = "OBO_ALLOWED_TENANTS"
+    parts = _split(value)
+    if not parts:
+        raise _invalid(name, "names no tenant")
+    if parts[0] != "*":
+        if any(p == "*" or p.startswith("-") for p in parts):
+            raise _invalid(name, "may hold '*' only first, and '-<tenant id>' only after '*'")
+        return frozenset(_guid(name, p) for p in parts), frozenset()
+    if not all(p.startswith("-") for p in parts[1:]):
+        raise _invalid(name, "after '*' may only list exclusions, '-<tenant id>'")
+    return None, frozenset(_guid(name, p[1:]) for p in parts[1:])
 
 
 def _split(value: str) -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import threading
 import time
 import uuid
@@ -31,11 +32,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from obo.config import Settings
-from obo.errors import DependencyFailed, DependencyTimeout, DependencyUnavailable
+from obo.errors import DependencyError, DependencyFailed, DependencyTimeout, DependencyUnavailable
+from obo.shared_load import SharedLoad
 from obo.transport import trust_store
 
+log = logging.getLogger("obo.credentials")
+
 VERSION_CHECK_INTERVAL = 3600.0  # look for a newer certificate version at most hourly
-KEY_VAULT_RETRY_AFTER = 10
+VERSION_CHECK_RETRY = 60  # a failed look is retried this much later; the certificate stays
+KEY_VAULT_RETRY_AFTER = 5
+KEY_VAULT_FAILURE_MEMO = 5.0  # a failed load is answered at once (503) for this long
+# No request waits longer than this for Key Vault (one load: certificate, then its secret),
+# well inside the Functions timeout (host.json: 30 s) with Entra's two calls around it.
+KEY_VAULT_DEADLINE = 8.0
 ASSERTION_LIFETIME = 600  # seconds; Entra accepts client assertions of up to 10 minutes
 
 
@@ -123,39 +132,91 @@ def _b64url(data: bytes) -> str:
 
 
 class CertificateSource:
-    """The current certificate; thread-safe, one Key Vault load at a time."""
+    """The current certificate; one Key Vault load at a time, its outcome shared.
+
+    - First use, or Entra refused the certificate: callers wait (at most
+      ``KEY_VAULT_DEADLINE`` seconds) for one shared load; a failure is answered at once
+      (503 with ``Retry-After``) for ``KEY_VAULT_FAILURE_MEMO`` seconds, then retried.
+    - The hourly look for a newer version is an optimisation, not a need: when it fails
+      (Key Vault down) the current certificate stays in use and the look is retried in
+      ``VERSION_CHECK_RETRY`` seconds, as :mod:`obo.jwks` does for signing keys. Only a
+      certificate Entra refused (:meth:`reload`) makes a Key Vault failure the caller's.
+    """
 
     def __init__(
         self,
         settings: Settings,
         credential_factory: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.time,
+        deadline: float | None = None,
     ) -> None:
+        deadline = KEY_VAULT_DEADLINE if deadline is None else deadline
         self._settings = settings
         self._credential_factory = credential_factory or _default_credential
         self._clock = clock
-        self._current: ClientCertificate | None = None
-        self._checked_at = float("-inf")
-        self._lock = threading.Lock()
+        self._next_check = float("-inf")
+        self._lock = threading.Lock()  # guards _next_check and _futile; never held across I/O
+        self._futile: tuple[str, float] | None = None  # (version, until): reloading gave it back
         self._clients: tuple[Any, Any] | None = None
+        self._loads: SharedLoad[ClientCertificate] = SharedLoad(
+            self._load_and_schedule,
+            deadline=deadline,
+            remember_failure=KEY_VAULT_FAILURE_MEMO,
+            too_slow=lambda: DependencyTimeout(
+                "OBO4005", f"Key Vault did not answer within {deadline:g} s."
+            ),
+            clock=clock,
+            name="key-vault-load",
+        )
 
     def current(self) -> ClientCertificate:
-        cert = self._current
-        if cert is not None and self._clock() - self._checked_at < VERSION_CHECK_INTERVAL:
-            return cert
+        cert = self._loads.value
+        if cert is None:
+            return self._shared_load()
         with self._lock:
-            if self._current is None or self._clock() - self._checked_at >= VERSION_CHECK_INTERVAL:
-                self._current = self._load()
-                self._checked_at = self._clock()
-            return self._current
+            due = self._clock() >= self._next_check
+            if due:  # one caller looks; the others keep using the certificate meanwhile
+                self._next_check = self._clock() + VERSION_CHECK_RETRY
+        if due:
+            try:
+                return self._shared_load()
+            except DependencyError as exc:
+                log.warning(
+                    "Key Vault version check failed (%s); still using certificate %s, "
+                    "next look in %d s",
+                    exc.code,
+                    cert.version,
+                    VERSION_CHECK_RETRY,
+                )
+        return self._loads.value or cert
 
     def reload(self, rejected_version: str) -> ClientCertificate:
         """Entra refused ``rejected_version``: read the latest (once, however many ask)."""
+        cert = self._loads.value
+        if cert is not None and cert.version != rejected_version:
+            return cert  # someone already replaced it
         with self._lock:
-            if self._current is None or self._current.version == rejected_version:
-                self._current = self._load()
-                self._checked_at = self._clock()
-            return self._current
+            futile = self._futile
+        if cert is not None and futile is not None:
+            version, until = futile
+            if version == rejected_version and self._clock() < until:
+                return cert  # Key Vault just said there is nothing newer; do not ask again
+        fresh = self._shared_load()
+        if fresh.version == rejected_version:
+            with self._lock:
+                self._futile = (rejected_version, self._clock() + KEY_VAULT_FAILURE_MEMO)
+        return fresh
+
+    def _shared_load(self) -> ClientCertificate:
+        cert = self._loads.get()
+        assert cert is not None  # get() starts a load when none is under way
+        return cert
+
+    def _load_and_schedule(self) -> ClientCertificate:
+        cert = self._load()
+        with self._lock:
+            self._next_check = self._clock() + VERSION_CHECK_INTERVAL
+        return cert
 
     def _load(self) -> ClientCertificate:
         from azure.core.exceptions import (
@@ -214,10 +275,14 @@ class CertificateSource:
 
             credential = self._credential_factory()
             options: dict[str, Any] = {
-                "retry_total": 2,
+                # One quick retry of a dropped connection. A 429/5xx is not retried here:
+                # azure-core would sleep its whole Retry-After while users wait; the caller
+                # gets the 503 instead, and the failure is remembered (SharedLoad).
+                "retry_total": 1,
+                "retry_status": 0,
                 "retry_backoff_factor": 0.2,
                 "connection_timeout": 3,
-                "read_timeout": 10,
+                "read_timeout": 5,
             }
             if self._settings.ca_bundle:  # the same trust store as every other outbound call
                 options["connection_verify"] = trust_store(self._settings.ca_bundle)

@@ -158,8 +158,9 @@ def _findings(
     else:
         if not unknown["OBO_ALLOWED_TENANTS"] and not conf.tenant_allowed(tid):
             found.append(Problem(
-                "OBO3006", f"Tenant {tid} is not in OBO_ALLOWED_TENANTS: API 1 refuses its "
-                "users before any exchange.", f"Add {tid} to OBO_ALLOWED_TENANTS (or * for any "
+                "OBO3006", f"Tenant {tid} is not admitted by OBO_ALLOWED_TENANTS: API 1 "
+                "refuses its users before any exchange.",
+                f"Add {tid} to OBO_ALLOWED_TENANTS (or * for any "
                 "tenant) if its users may call API 1; an admin there consents to API 1.",
             ))
         if not unknown["OBO_AUTHORITY_HOST"] or facts["version"] != "2.0":

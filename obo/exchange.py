@@ -19,6 +19,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ from obo.entra_errors import certificate_rejected, codes, entra_error, ids
 from obo.entra_http import EntraHttpClient, EntraUnavailable
 from obo.errors import DependencyTimeout, DependencyUnavailable, OboError
 from obo.saml import TOKEN_TYPES, V1Client, authorization, decode_assertion
+from obo.shared_load import SharedLoad
 from obo.trace import RequestTrace
 from obo.validation import Caller
 
@@ -40,6 +42,9 @@ log = logging.getLogger("obo.exchange")
 
 REFRESH_MARGIN = 300.0  # stop serving a cached token this many seconds before it expires
 MAX_CACHED_USERS = 200_000
+MAX_APPS = 10_000  # MSAL clients, one per tenant (obo.jwks keeps as many verified tenants)
+DISCOVERY_DEADLINE = 8.0  # nobody waits longer for MSAL's tenant discovery
+DISCOVERY_FAILURE_MEMO = 5.0  # a failed discovery is answered at once for this long
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,9 @@ class Exchanger:
             else None
         )
         self._clock = clock
-        self._apps: dict[tuple[str, str], msal.ConfidentialClientApplication] = {}
-        self._apps_lock = threading.Lock()
-        self._discovery_cache: dict[Any, Any] = {}
+        self._apps: OrderedDict[tuple[str, str], SharedLoad[msal.ConfidentialClientApplication]]
+        self._apps = OrderedDict()
+        self._apps_lock = threading.Lock()  # the map only; never held across the network
         self._cache: ExpiringLru[OboToken] = ExpiringLru(MAX_CACHED_USERS, clock)
         self._flight: SingleFlight[OboToken] = SingleFlight()
         self.scopes = list(settings.downstream_scopes)
@@ -219,26 +224,46 @@ class Exchanger:
         log.info("obo exchange", extra={"obo": record})
 
     def _app(self, tid: str, credential: ClientCredential) -> msal.ConfidentialClientApplication:
+        """The tenant's MSAL client. Building one runs MSAL's tenant discovery over the
+        network, so it runs without ``_apps_lock`` held, once per tenant however many wait,
+        and a failed discovery is answered at once for a few seconds (SharedLoad)."""
         key = (tid, credential.version)
-        app = self._apps.get(key)
-        if app is not None:
-            return app
         with self._apps_lock:
-            app = self._apps.get(key)
-            if app is None:
+            builder = self._apps.get(key)
+            if builder is None:
                 # clients for an older certificate version are dropped with it
-                self._apps = {k: v for k, v in self._apps.items() if k[1] == credential.version}
-                app = msal.ConfidentialClientApplication(
-                    self._settings.client_id,
-                    authority=self._settings.authority(tid),
-                    client_credential=credential.msal_credential(),
-                    http_client=self._http,
-                    http_cache=self._discovery_cache,
-                    token_cache=_NoTokenCache(),
-                    instance_discovery=_is_public_cloud(self._settings.authority_host),
+                for stale in [k for k in self._apps if k[1] != credential.version]:
+                    del self._apps[stale]
+                builder = self._apps[key] = SharedLoad(
+                    lambda: self._new_app(tid, credential),
+                    deadline=DISCOVERY_DEADLINE,
+                    remember_failure=DISCOVERY_FAILURE_MEMO,
+                    too_slow=lambda: DependencyTimeout(
+                        "OBO5005", "Entra ID did not answer tenant discovery in time."
+                    ),
+                    clock=self._clock,
+                    name="msal-discovery",
                 )
-                self._apps[key] = app
-            return app
+                while len(self._apps) > MAX_APPS:
+                    self._apps.popitem(last=False)
+            self._apps.move_to_end(key)
+        app = builder.value or builder.get()
+        assert app is not None  # get() starts a build when none is under way
+        return app
+
+    def _new_app(
+        self, tid: str, credential: ClientCredential
+    ) -> msal.ConfidentialClientApplication:
+        # Each client keeps its own http_cache: MSAL guards it with a lock per client, so a
+        # dict shared by several clients would be changed by several threads at once.
+        return msal.ConfidentialClientApplication(
+            self._settings.client_id,
+            authority=self._settings.authority(tid),
+            client_credential=credential.msal_credential(),
+            http_client=self._http,
+            token_cache=_NoTokenCache(),
+            instance_discovery=_is_public_cloud(self._settings.authority_host),
+        )
 
 
 def _cache_key(assertion: str, tid: str, scopes: list[str], claims: str | None) -> bytes:

@@ -9,7 +9,7 @@ assertion. Nothing secret exists; azure-identity caches and renews the token.
 from __future__ import annotations
 
 import os
-import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +17,13 @@ from typing import Any
 from obo.config import Settings
 from obo.credentials import ClientCredential
 from obo.errors import DependencyTimeout, DependencyUnavailable
+from obo.shared_load import SharedLoad
 
-IDENTITY_RETRY_AFTER = 10  # seconds a caller is asked to wait after an identity failure
+IDENTITY_RETRY_AFTER = 5  # seconds a caller is asked to wait after an identity failure
+IDENTITY_FAILURE_MEMO = 5.0  # a failure is answered at once for this long, then retried
+IDENTITY_DEADLINE = 8.0  # nobody waits longer for the identity endpoint (retries included)
+REFRESH_MARGIN = 300.0  # ask for a new token this long before the one in hand expires
+MIN_VALIDITY = 60.0  # while the endpoint fails, a token with this much life left still serves
 
 
 @dataclass(frozen=True)
@@ -36,16 +41,32 @@ class ManagedIdentityAssertion:
 
 
 class ManagedIdentitySource:
-    """One credential for the process; azure-identity caches and renews the token itself."""
+    """One credential for the process. Its token is reused until ``REFRESH_MARGIN`` before
+    expiry; then one caller at a time asks the identity endpoint, the others share that
+    answer, and a failure is answered at once for ``IDENTITY_FAILURE_MEMO`` seconds
+    (:class:`obo.shared_load.SharedLoad`) while the token in hand, if still valid, is used."""
 
     def __init__(
-        self, settings: Settings, credential_factory: Callable[[], Any] | None = None
+        self,
+        settings: Settings,
+        credential_factory: Callable[[], Any] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._scope = settings.federation_audience + "/.default"
         self._credential_factory = credential_factory or _managed_identity
+        self._clock = clock
         self._credential: Any = None
-        self._lock = threading.Lock()
         self._current = ManagedIdentityAssertion(self._token)
+        self._tokens: SharedLoad[Any] = SharedLoad(
+            self._fetch,
+            deadline=IDENTITY_DEADLINE,
+            remember_failure=IDENTITY_FAILURE_MEMO,
+            too_slow=lambda: DependencyTimeout(
+                "OBO4005", "The managed identity endpoint timed out."
+            ),
+            clock=clock,
+            name="managed-identity-token",
+        )
 
     def current(self) -> ClientCredential:
         return self._current
@@ -54,13 +75,26 @@ class ManagedIdentitySource:
         return self._current
 
     def _token(self) -> str:
+        held = self._tokens.value  # azure.core.credentials.AccessToken
+        now = self._clock()
+        if held is not None and held.expires_on - REFRESH_MARGIN > now:
+            return str(held.token)
+        try:
+            fresh = self._tokens.get()
+        except (DependencyUnavailable, DependencyTimeout):
+            if held is not None and held.expires_on - MIN_VALIDITY > now:
+                return str(held.token)  # the endpoint is down; Entra still accepts this one
+            raise
+        assert fresh is not None  # get() starts a fetch when none is under way
+        return str(fresh.token)
+
+    def _fetch(self) -> Any:
         from azure.core.exceptions import AzureError, ServiceResponseTimeoutError
 
         try:
-            with self._lock:
-                if self._credential is None:
-                    self._credential = self._credential_factory()
-            return str(self._credential.get_token(self._scope).token)
+            if self._credential is None:  # only ever built on the one loading thread
+                self._credential = self._credential_factory()
+            return self._credential.get_token(self._scope)
         except ServiceResponseTimeoutError as exc:
             raise DependencyTimeout(
                 "OBO4005", "The managed identity endpoint timed out."

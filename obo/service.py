@@ -87,7 +87,7 @@ def _credential_source(
 ) -> CredentialSource:
     """The source ``OBO_CLIENT_CREDENTIAL`` names."""
     if settings.client_credential == "managed_identity":
-        return ManagedIdentitySource(settings, credential_factory)
+        return ManagedIdentitySource(settings, credential_factory, clock)
     return CertificateSource(settings, credential_factory, clock)
 
 

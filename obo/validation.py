@@ -2,7 +2,8 @@
 
 1. decode the compact JWT (no trust yet) and refuse what can never be exchanged On-Behalf-Of,
    with the reason Entra would give: B2C, ID tokens, app-only tokens, other audiences;
-2. the tenant (``tid``) must be allowed, so unknown tenants cause no key fetches;
+2. the tenant (``tid``) must be allowed, so unknown tenants cause no key fetches (with
+   ``*``, :mod:`obo.jwks` bounds what a made-up ``tid`` can cost);
 3. the signature with the tenant's published key, algorithm pinned to RS256 (no ``none``,
    no HMAC, never a key from the token's own ``jwk``/``jku``/``x5u`` header);
 4. issuer per tenant (v1 ``https://sts.windows.net/{tid}/``, v2 ``{host}/{tid}/v2.0``),
@@ -78,11 +79,12 @@ class TokenValidator:
         if not self._settings.tenant_allowed(tid):
             raise Unauthorized(
                 "OBO3006",
-                f"Users of tenant {tid} may not call this API (not in OBO_ALLOWED_TENANTS).",
+                f"Users of tenant {tid} may not call this API (OBO_ALLOWED_TENANTS).",
                 tid=tid,
             )
         claims = self._verify_signature(token, header, tid)
         self._check_issuer(claims, tid)
+        self._keys.verified(tid)  # Entra signed a token for this API in this tenant
         self._check_lifetime(claims)
         return self._authorize(claims, tid)
 
@@ -142,7 +144,7 @@ class TokenValidator:
         if not isinstance(kid, str) or not kid:
             raise Unauthorized("OBO3003", "The token names no signing key (kid).")
         try:
-            key = self._keys.key(tid, kid)
+            key = self._keys.key(tid, kid, signed_with=lambda known: _signed_with(token, known))
         except UnknownKey:
             raise Unauthorized(
                 "OBO3003", "The token is signed with a key its tenant does not publish."
@@ -222,6 +224,15 @@ class TokenValidator:
             name=str(claims.get("name", "")),
             username=str(claims.get("preferred_username") or claims.get("upn") or ""),
         )
+
+
+def _signed_with(token: str, key: Any) -> bool:
+    """Whether ``key`` verifies the token's RS256 signature (nothing else is checked)."""
+    try:
+        jwt.PyJWS().decode(token, key, algorithms=["RS256"])
+    except (jwt.PyJWTError, ValueError, TypeError):
+        return False
+    return True
 
 
 def _expired() -> Unauthorized:

@@ -139,7 +139,7 @@ def test_failure_is_not_cached_for_the_same_user(service, stack):
     _me(call("me", token))
 
 
-def test_key_vault_down_at_first_use_then_recovers(service, stack):
+def test_key_vault_down_at_first_use_then_recovers(service, stack, clock):
     stack.vault.inject(Fault(status=503, retry_after=1))
     reply = call("me", stack.seed.user_token(stack.seed.alice))
     assert reply.status == 503
@@ -147,6 +147,7 @@ def test_key_vault_down_at_first_use_then_recovers(service, stack):
     assert "Retry-After" in reply.headers
     assert stack.entra.calls("token") == 0
     stack.vault.clear_faults()
+    clock.advance(int(reply.headers["Retry-After"]))  # the failure is remembered until then
     _me(call("me", stack.seed.user_token(stack.seed.alice)))
 
 
