@@ -6,7 +6,7 @@ import pytest
 
 from obo.config import SETTING_NAMES, UNSET_ID, Settings
 from obo.errors import ConfigurationError
-from obo.service import reset_service
+from function_app import obo
 from tests.client import call
 
 GOOD = {
@@ -103,7 +103,7 @@ def test_misconfigured_app_answers_problem_not_trace(monkeypatch):
     for name in GOOD:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OBO_CLIENT_ID", "not-a-guid")
-    reset_service(None)
+    obo.use(None)
     try:
         reply = call("me", "a.b.c")
         assert reply.status == 500
@@ -114,7 +114,7 @@ def test_misconfigured_app_answers_problem_not_trace(monkeypatch):
         assert "Traceback" not in reply.body.decode()
         assert call("health").status == 200  # liveness still answers
     finally:
-        reset_service(None)
+        obo.use(None)
 
 
 @pytest.mark.parametrize("name", SETTING_NAMES)
