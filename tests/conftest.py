@@ -46,7 +46,7 @@ def stack(_running_stack: DevStack, clock: Clock) -> Iterator[DevStack]:
     """The shared stack with faults cleared and counters zeroed for this test."""
     services = (
         _running_stack.entra, _running_stack.vault, _running_stack.identity,
-        _running_stack.graph, _running_stack.saml_api,
+        _running_stack.graph, _running_stack.saml_api, _running_stack.orders,
     )
     for service in services:
         service.clear_faults()
