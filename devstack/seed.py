@@ -73,7 +73,8 @@ def build(directory: Directory | None = None) -> Seed:
     api_key, api_cert = d.new_certificate("obo-middle-tier")
     api = d.add_app(App(
         stable_id("app:obo-api"), "OBO middle tier", contoso.id,
-        identifier_uris=[f"api://{stable_id('app:obo-api')}"], scopes=["access_as_user"],
+        identifier_uris=[f"api://{stable_id('app:obo-api')}"],
+        scopes=["access_as_user", "Dashboard.Read"],  # Dashboard.Read: docs/adopting.md
         certificates=[api_cert],
     ), tenants=everyone)
     spa = d.add_app(App(stable_id("app:spa"), "OBO demo SPA", contoso.id, public_client=True), tenants=everyone)

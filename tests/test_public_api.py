@@ -20,12 +20,30 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 mine = OnBehalfOf()
 
 
+# docs/adopting.md's example, verbatim
 @app.route(route="dashboard", methods=["GET"])
-@mine.authorize(apis=["graph", "orders"])
+@mine.authorize(scopes=["Dashboard.Read"], apis=["graph", "orders"])
 def dashboard(req: func.HttpRequest, caller: Caller, apis: DownstreamApis) -> dict:
-    me = apis["graph"].get("me")
-    orders = apis["orders"].get("orders")
-    return {"name": me["displayName"], "oid": caller.oid, "orders": len(orders["value"])}
+    me = apis["graph"].get("me")                     # parsed JSON
+    try:
+        orders = apis["orders"].get("orders")["value"]
+    except DownstreamError as exc:                   # the Orders API said no (4xx)
+        if exc.response.status != 403:
+            raise                                    # -> 502 problem+json, OBO6005
+        orders = []
+    return {"name": me["displayName"], "oid": caller.oid, "orders": len(orders)}
+
+
+bp = func.Blueprint()
+
+
+@bp.route(route="blueprinted", methods=["GET"])
+@mine.authorize(apis=["default"])
+def blueprinted(req: func.HttpRequest, apis: DownstreamApis) -> dict:
+    return apis["default"].get("me")
+
+
+app.register_functions(bp)
 
 
 @app.route(route="order", methods=["POST"])
@@ -99,7 +117,7 @@ def mine_serves(service):
 
 @pytest.fixture
 def alice(stack) -> str:
-    return stack.seed.user_token(stack.seed.alice)
+    return stack.seed.user_token(stack.seed.alice, scopes=["access_as_user", "Dashboard.Read"])
 
 
 def test_the_public_names_are_exported_and_nothing_else():
@@ -122,11 +140,33 @@ def test_handler_gets_the_caller_and_a_client_per_named_api(mine_serves, stack, 
 def test_each_user_and_api_pair_has_its_own_cache_entry(mine_serves, stack, alice):
     assert invoke("dashboard", alice)[0] == 200
     stack.entra.reset_counters()
-    assert invoke("dashboard", stack.seed.user_token(stack.seed.alice))[0] == 200
+    again = stack.seed.user_token(stack.seed.alice, scopes=["access_as_user", "Dashboard.Read"])
+    assert invoke("dashboard", again)[0] == 200
     assert stack.entra.calls("token") == 2  # a new token of the same user: both APIs exchange
     stack.entra.reset_counters()
     assert invoke("dashboard", alice)[0] == 200
     assert stack.entra.calls("token") == 0  # both served from the cache
+
+
+def test_the_examples_scope_is_required(mine_serves, stack):
+    status, headers, body = invoke("dashboard", stack.seed.user_token(stack.seed.alice))
+    assert (status, body["code"]) == (403, "OBO3014")
+    assert 'scope="Dashboard.Read"' in headers["WWW-Authenticate"]
+    assert stack.entra.calls("token") == 0
+
+
+def test_the_example_handles_a_refusal_of_its_own_api(mine_serves, stack, alice):
+    stack.orders.inject(Fault(status=403, route="orders"))
+    assert invoke("dashboard", alice)[2]["orders"] == 0
+    stack.orders.clear_faults()
+    stack.orders.inject(Fault(status=404, route="orders"))
+    status, _, body = invoke("dashboard", alice)
+    assert (status, body["code"], body["downstream_status"]) == (502, "OBO6005", 404)
+
+
+def test_a_blueprint_route_works_the_same(mine_serves, alice):
+    status, _, body = invoke("blueprinted", alice)
+    assert (status, body["displayName"]) == (200, "Alice")
 
 
 def test_the_orders_api_saw_its_own_token_never_the_callers(mine_serves, stack, alice):
