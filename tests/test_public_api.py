@@ -135,6 +135,9 @@ def test_handler_gets_the_caller_and_a_client_per_named_api(mine_serves, stack, 
     assert headers["Cache-Control"] == "no-store"
     assert stack.entra.calls("token") == 2  # one exchange per downstream API
     assert (stack.graph.calls("me"), stack.orders.calls("orders")) == (1, 1)
+    # one credential for every API: the certificate was read from Key Vault once
+    assert stack.vault.answered("get_certificate", 200) == 1
+    assert len(mine_serves.exchanger._apps) == 1  # one MSAL client for the tenant
 
 
 def test_each_user_and_api_pair_has_its_own_cache_entry(mine_serves, stack, alice):
