@@ -38,9 +38,12 @@ class DevTokens(Service):
             return Response.json({"error": "this endpoint needs the key in .devstack/serve.json"}, 403)
         try:
             ask = req.json()
-            user = self.seed.directory.users[_upn(self.seed, str(ask["user"]))]
-            tenant = self.seed.directory.tenant(f"{ask.get('tenant') or ''}.onmicrosoft.com") or \
-                self.seed.directory.tenants[user.home_tenant]
+            directory = self.seed.directory
+            user = directory.users[_upn(self.seed, str(ask["user"]))]
+            ref = str(ask.get("tenant") or user.home_tenant)  # a name, a domain or an id
+            tenant = directory.tenant(ref) or directory.tenant(f"{ref}.onmicrosoft.com")
+            if tenant is None:
+                raise KeyError(ref)
             kind = str(ask.get("api") or "api")
             resource = {"api": self.seed.api, "orders": self.seed.other_api, "graph": self.seed.graph}[kind]
             scopes = list(ask.get("scopes") or [AUDIENCES[kind]])
@@ -56,7 +59,8 @@ class DevTokens(Service):
 
 
 def _upn(seed: Seed, name: str) -> str:
-    return next(upn for upn, u in seed.directory.users.items() if name.lower() in (u.name.lower(), upn))
+    found = (upn for upn, u in seed.directory.users.items() if name.lower() in (u.name.lower(), upn))
+    return next(found, "")
 
 
 def main(argv: list[str], state_dir: Path) -> int:

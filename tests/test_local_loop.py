@@ -104,6 +104,12 @@ def test_token_for_another_audience_and_a_refused_ask(served):
     refused = devstack("token", "--user", "bob", "--scope", "Everything", state=state)
     assert refused.returncode == 2
     assert refused.stderr.strip() == "python3 -m devstack token: OBO middle tier has no scope Everything"
+    for ask in (["--tenant", "nowhere"], ["--user", "mallory"]):
+        unknown = devstack("token", *ask, state=state)
+        assert (unknown.returncode, unknown.stderr.strip()) == (
+            2, "python3 -m devstack token: unknown user, tenant or api")
+    outsider = devstack("token", "--user", "bob", "--tenant", "contoso", state=state)
+    assert outsider.stderr.strip() == "python3 -m devstack token: Bob is not in contoso.onmicrosoft.com"
 
 
 def test_a_busy_port_is_one_line(served):
