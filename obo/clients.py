@@ -127,7 +127,8 @@ class DownstreamApi:
 class AsyncDownstreamApi:
     """:class:`DownstreamApi` for ``async def`` handlers: the same calls, awaitable. Each runs
     in a worker thread (``asyncio.to_thread``), so the Functions worker's event loop, which
-    runs every async function of the instance, is never blocked by a network call."""
+    runs every async function of the instance, is never blocked by a network call
+    (learn.microsoft.com/azure/azure-functions/python-scale-performance-reference)."""
 
     def __init__(self, client: DownstreamApi) -> None:
         self.name = client.name

@@ -84,7 +84,7 @@ class Exchanger:
         self._cache: ExpiringLru[OboToken] = ExpiringLru(MAX_CACHED_USERS, clock)
         self._flight: SingleFlight[OboToken] = SingleFlight()
         self._default = settings.default_api
-        self.scopes = list(self._default.scopes)
+        self.scopes = list(self._default.scopes)  # the default API's (bench/bench_obo.py)
 
     def token_for(
         self,
