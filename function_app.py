@@ -1,42 +1,54 @@
-"""Azure Functions entry point: adapts HTTP requests to the OBO pipeline in ``obo/``."""
+"""Azure Functions entry point: routes only, written with obo's public API (docs/adopting.md)."""
 
 import json
-from collections.abc import Callable
+from typing import Any
 
 import azure.functions as func
 
-from obo.downstream import Result
-from obo.errors import OboError
-from obo.service import ApiRequest, OboService, get_service, problem
+from obo import Caller, DownstreamApis, OnBehalfOf, Result
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+obo = OnBehalfOf()  # the pipeline, built from the app settings on first use
+EVERY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def _request(req: func.HttpRequest) -> ApiRequest:
-    return ApiRequest(req.method.upper(), req.headers, dict(req.params), req.get_body() or b"")
-
-
-def _serve(
-    req: func.HttpRequest, call: Callable[[OboService, ApiRequest], Result]
-) -> func.HttpResponse:
-    try:
-        result = call(get_service(), _request(req))
-    except OboError as exc:  # configuration errors surface on first use
-        result = problem(exc)
-    return func.HttpResponse(result.body, status_code=result.status, headers=result.headers)
+@app.route(route="profile", methods=["GET"])
+@obo.authorize(apis=["graph"])
+def profile(req: func.HttpRequest, caller: Caller, apis: DownstreamApis) -> dict[str, Any]:
+    """The caller's Graph profile and the names of the groups they are a direct member of:
+    two Graph calls, one token exchange (cached for the next request)."""
+    graph = apis["graph"]
+    me = graph.get("me")
+    member_of = graph.get("me/memberOf", query={"$select": "displayName"})
+    groups = [
+        entry.get("displayName")
+        for entry in member_of.get("value", [])
+        if entry.get("@odata.type") == "#microsoft.graph.group"
+    ]
+    fields = ("id", "displayName", "userPrincipalName", "mail", "jobTitle")
+    return {**{k: me.get(k) for k in fields}, "tenantId": caller.tid, "groups": groups}
 
 
 @app.route(route="me", methods=["GET"])
-def me(req: func.HttpRequest) -> func.HttpResponse:
-    """The downstream API's /me for the signed-in user."""
-    return _serve(req, lambda service, request: service.me(request))
+@obo.authorize(apis=["default"])
+def me(req: func.HttpRequest, apis: DownstreamApis) -> Result:
+    """The default downstream API's /me for the signed-in user, relayed as is."""
+    return apis["default"].relay(req, "me")
 
 
-@app.route(route="downstream/{*path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def downstream(req: func.HttpRequest) -> func.HttpResponse:
+@app.route(route="downstream/{*path}", methods=EVERY_METHOD)
+@obo.authorize(apis=["default"])
+def downstream(req: func.HttpRequest, apis: DownstreamApis) -> Result:
     """Any call under OBO_DOWNSTREAM_BASE_URL, as the signed-in user."""
-    path = req.route_params.get("path") or ""
-    return _serve(req, lambda service, request: service.relay(request, path))
+    return apis["default"].relay(req, req.route_params.get("path") or "")
+
+
+@app.route(route="apis/{name}/{*path}", methods=EVERY_METHOD)
+@obo.authorize()
+def relay(req: func.HttpRequest, apis: DownstreamApis) -> Result:
+    """Any call under a named API's base URL, if it opted in (OBO_DOWNSTREAM__<NAME>__RELAY)."""
+    api = apis.relayable(req.route_params.get("name") or "")
+    return api.relay(req, req.route_params.get("path") or "")
 
 
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -26,9 +26,10 @@ import msal  # noqa: E402
 from devstack.httpserver import Fault  # noqa: E402
 from devstack.stack import DevStack  # noqa: E402
 from obo.bearer import bearer_token  # noqa: E402
+from obo.clients import DownstreamApi  # noqa: E402
 from obo.config import Settings  # noqa: E402
 from obo.exchange import OboToken, _cache_key  # noqa: E402
-from obo.service import ApiRequest, OboService  # noqa: E402
+from obo.service import OboService  # noqa: E402
 
 
 def _stats(samples: list[float]) -> tuple[float, float]:
@@ -122,13 +123,14 @@ def concurrent_first_requests(stack: DevStack, requests: int) -> tuple[int, int]
     svc.credentials.current()
     stack.entra.reset_counters()
     stack.entra.inject(Fault(latency=0.1, route="token", count=1))
-    request = ApiRequest("GET", {"Authorization": f"Bearer {token}"})
     statuses: list[int] = []
     barrier = threading.Barrier(requests)
 
     def one() -> None:
         barrier.wait()
-        statuses.append(svc.me(request).status)
+        caller, assertion = svc.authenticate({"Authorization": f"Bearer {token}"})
+        client = DownstreamApi(svc, svc.settings.default_api, caller, assertion)
+        statuses.append(client.request("GET", "me").status)
 
     threads = [threading.Thread(target=one) for _ in range(requests)]
     for t in threads:

@@ -1,7 +1,12 @@
-"""``python3 -m devstack demo|test``: set up the virtual environments, then run.
+"""``python3 -m devstack demo|serve|token|test``: set up the virtual environments, then run.
 
-Only the standard library is used until the project's own ``.venv`` exists, so both
-commands work from a fresh clone with nothing but Python installed.
+Only the standard library is used until the project's own ``.venv`` exists, so every
+command works from a fresh clone with nothing but Python installed.
+
+- ``demo [--once] [--port N]``: one On-Behalf-Of round trip you can follow, then serving;
+- ``serve [--port N]``: the stand-ins and the app until Ctrl+C, settings in ``.devstack/``;
+- ``token [--user U] [--tenant T] [--api A] [--scope S]``: a token from a running ``serve``;
+- ``test [pytest args]``: the suite.
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ VENV = ROOT / os.environ.get("OBO_VENV", ".venv")  # e.g. OBO_VENV=.venv-py313 f
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 REQUIREMENTS = ["requirements.txt", "requirements-dev.txt", "requirements-infra.txt"]
+STATE = Path(os.environ.get("OBO_DEVSTACK_STATE") or ROOT / ".devstack")  # serve's files
+COMMANDS = ("demo", "serve", "token", "test")
+USAGE = (
+    "usage: python3 -m devstack demo [--once] [--port N] | serve [--port N] |\n"
+    "       token [--user U] [--tenant T] [--api api|orders|graph] [--scope S] | test [pytest args]"
+)
 
 
 def _inside_project_venv() -> bool:
@@ -51,23 +62,42 @@ def _setup_test_tools() -> None:
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "demo"
-    if command not in ("demo", "test"):
-        print("usage: python3 -m devstack demo [--once] | test [pytest args]")
+    if command not in COMMANDS:
+        print(USAGE)
         return 2
     if not _inside_project_venv():
         _ensure_venv()
         if command == "test":
             _setup_test_tools()
-        return subprocess.call([str(PYTHON), "-m", "devstack", *argv], cwd=ROOT)
-    os.chdir(ROOT)
+        return _child([str(PYTHON), "-m", "devstack", *argv])
     sys.path.insert(0, str(ROOT))
+    if command == "token":  # stays in the caller's directory: only prints
+        from devstack.devtokens import main as token
+
+        return token(argv[1:], STATE)
+    os.chdir(ROOT)
     if command == "test":
         import pytest
 
         return int(pytest.main(argv[1:]))
+    if command == "serve":
+        from devstack.serve import run as serve
+
+        return serve(argv[1:], STATE)
     from devstack.demo import run
 
     return run(argv[1:])
+
+
+def _child(args: list[str]) -> int:
+    """The command, run with the project's venv. Ctrl+C reaches it too (same process
+    group): wait for it to end itself, with its own one-line goodbye."""
+    child = subprocess.Popen(args, cwd=ROOT)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue
 
 
 if __name__ == "__main__":

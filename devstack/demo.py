@@ -2,8 +2,10 @@
 
 Starts the stand-ins and the function app (served like Core Tools would), signs in Carol —
 a Fabrikam user invited as a guest into Contoso, so the tenant-specific authority matters —
-calls ``/api/me``, and shows the exchange and the downstream answer. Then keeps serving and
-prints a ready-to-paste ``curl`` with a fresh token (``--once`` exits after the round trip).
+calls ``/api/me``, and shows the exchange and the downstream answer; then ``/api/profile``,
+the worked example of your own function (two Graph calls, one exchange, cached for the next
+request). Then keeps serving and prints a ready-to-paste ``curl`` with a fresh token
+(``--once`` exits after the round trip). Ctrl+C and a busy port end with one line.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 import jwt
 import requests
 
-from devstack.functions_host import FunctionsHost
+from devstack.functions_host import FunctionsHost, run_cli
 from devstack.stack import DevStack
 
 SHOWN_CLAIMS = ("aud", "iss", "tid", "oid", "name", "preferred_username", "idp", "scp", "ver")
@@ -36,11 +38,14 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--once", action="store_true", help="exit after the round trip")
     parser.add_argument("--port", type=int, default=7071, help="function app port (0 = any)")
     args = parser.parse_args(argv)
+    return run_cli("python3 -m devstack demo", args.port, lambda: _run(args.port, args.once))
 
+
+def _run(port: int, once: bool) -> int:
     with DevStack() as stack:
         os.environ.update(stack.settings())
         seed = stack.seed
-        with FunctionsHost(port=args.port) as host:
+        with FunctionsHost(port=port) as host:
             print("Offline stand-ins (HTTPS, CA generated for this run):")
             print(f"  Entra ID        {stack.entra.base_url}")
             print(f"  Key Vault       {stack.vault.base_url}")
@@ -76,15 +81,39 @@ def run(argv: list[str]) -> int:
             except ValueError:
                 print("  " + reply.text[:500])
             ok = reply.status_code == 200 and contoso_calls == 1 and home_calls == 0
+            ok = _profile(stack, host, token) and ok
             print("\nRound trip " + ("complete." if ok else "FAILED."))
-            if args.once or not ok:
+            if once or not ok:
                 return 0 if ok else 1
 
             fresh = seed.user_token(seed.carol, seed.contoso)
             print("\nServing until Ctrl+C. Try it yourself (token valid for an hour):\n")
             print(f"  curl --silent -H 'Authorization: Bearer {fresh}' {host.url}/api/me\n")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                return 0
+            print("For your own functions, `python3 -m devstack serve` keeps the settings and "
+                  "gives tokens on demand (docs/adopting.md).")
+            while True:
+                time.sleep(3600)
+
+
+def _profile(stack: DevStack, host: FunctionsHost, token: str) -> bool:
+    """Step 5: GET /api/profile, twice: Graph's /me and /me/memberOf, one exchange."""
+    seed = stack.seed
+    _step(5, "Your own function: GET /api/profile (function_app.py, the public API).")
+    print("  It calls Graph twice, as Carol: /me and /me/memberOf, and merges them.")
+    stack.entra.reset_counters()
+    stack.graph.reset_counters()
+    headers = {"Authorization": f"Bearer {token}"}
+    first = requests.get(f"{host.url}/api/profile", headers=headers, timeout=30)
+    exchanges = stack.entra.calls("token", seed.contoso.id)
+    graph_calls = (stack.graph.calls("me"), stack.graph.calls("memberOf"))
+    print(f"  -> HTTP {first.status_code}")
+    try:
+        print("  " + json.dumps(first.json(), indent=2).replace("\n", "\n  "))
+    except ValueError:
+        print("  " + first.text[:500])
+    print(f"  Graph /me x{graph_calls[0]}, /me/memberOf x{graph_calls[1]}, "
+          f"token exchanges x{exchanges} (one token for both calls)")
+    again = requests.get(f"{host.url}/api/profile", headers=headers, timeout=30)
+    cached = stack.entra.calls("token", seed.contoso.id) - exchanges
+    print(f"  again -> HTTP {again.status_code}, token exchanges x{cached} (served from the cache)")
+    return first.status_code == again.status_code == 200 and exchanges == 1 and cached == 0

@@ -84,6 +84,17 @@ class User:
         return tenant_id != self.home_tenant
 
 
+@dataclass
+class Group:
+    """A security group of one tenant; its direct members by their object id there."""
+
+    id: str
+    name: str
+    tenant_id: str
+    members: set[str] = field(default_factory=set)
+    description: str | None = None
+
+
 @dataclass(frozen=True)
 class FederatedCredential:
     """A federated identity credential on an application: whose tokens it accepts as its
@@ -150,6 +161,7 @@ class Directory:
         self.service_principals: set[tuple[str, str]] = set()  # (tenant id, app id)
         self.consents: dict[tuple[str, str, str], set[str]] = {}  # (tenant, client, resource)
         self.app_role_grants: dict[tuple[str, str, str], set[str]] = {}
+        self.groups: list[Group] = []
         self.token_lifetime = 3600
         self._lock = threading.Lock()
         self.b2c_key = SigningKey()
@@ -174,6 +186,16 @@ class Directory:
             user.object_ids[tenant.id] = stable_id(f"user:{upn}@{tenant.id}")
         self.users[upn] = user
         return user
+
+    def add_group(self, name: str, tenant: Tenant, members: list[User], description: str | None = None) -> Group:
+        group = Group(stable_id(f"group:{name}@{tenant.id}"), name, tenant.id,
+                      {u.object_ids[tenant.id] for u in members}, description)
+        self.groups.append(group)
+        return group
+
+    def groups_of(self, tenant_id: str, oid: str) -> list[Group]:
+        """The groups of ``tenant_id`` that ``oid`` is a direct member of."""
+        return [g for g in self.groups if g.tenant_id == tenant_id and oid in g.members]
 
     def grant_consent(self, tenant: Tenant, client: App, resource: App, scopes: list[str]) -> None:
         with self._lock:

@@ -18,12 +18,15 @@ following Microsoft's documentation:
   segments are removed before routing.
 
 A failing function gives a 500 with a generic body; the traceback goes only to this host's
-log, as on the real host. ``python -m devstack.functions_host`` runs it by hand.
+log, as on the real host. ``python -m devstack.functions_host [--port 7071]`` runs it by
+hand, with ``local.settings.json``, and refuses to start while the app's settings are
+incomplete (naming each one) instead of answering every request with a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib.util
 import inspect
 import json
@@ -35,6 +38,7 @@ import sys
 import threading
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -330,13 +334,50 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
 
-def main(argv: list[str] | None = None) -> None:
+def app_problems(host: FunctionsHost) -> list[str]:
+    """What the started app would refuse on its first request, at start-up instead: each
+    setting obo cannot read, then what ``OnBehalfOf.check()`` refuses (a downstream API a
+    function uses that no setting defines). Empty when the app can serve."""
+    from obo.config import Settings
+    from obo.errors import ConfigurationError
+    from obo.functions import OnBehalfOf
+
+    _, refused = Settings.partial(os.environ)
+    if refused:
+        return list(refused.values())
+    module = sys.modules.get(host.module_path.stem)
+    for value in vars(module).values() if module else ():
+        if isinstance(value, OnBehalfOf):
+            try:
+                value.check()
+            except ConfigurationError as exc:
+                return [exc.detail]
+    return []
+
+
+def run_cli(prog: str, port: int, body: Callable[[], int]) -> int:
+    """Run a serving command: Ctrl+C and a busy port end with one line, not a traceback."""
+    try:
+        return body()
+    except KeyboardInterrupt:
+        print("Stopped.", file=sys.stderr)
+        return 0
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"{prog}: port {port} is already in use (another serve, demo or func start?); "
+              "stop it, or pass --port N (0 picks a free port).", file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
     """``python -m devstack.functions_host [--port 7071] [--app PATH]``; like Core Tools it
     first loads ``local.settings.json`` ``Values`` into the environment."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="Serve function_app.py like func start.")
-    parser.add_argument("--port", type=int, default=7071)
+    prog = "python -m devstack.functions_host"
+    parser = argparse.ArgumentParser(prog=prog, description="Serve function_app.py like func start.")
+    parser.add_argument("--port", type=int, default=7071, help="0 picks a free port")
     parser.add_argument("--app", default=None, help="path of function_app.py")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
@@ -345,9 +386,23 @@ def main(argv: list[str] | None = None) -> None:
     values = json.loads(settings.read_text()).get("Values", {}) if settings.exists() else {}
     for key, value in values.items():
         os.environ.setdefault(key, str(value))
-    with host:
-        threading.Event().wait()
+
+    def serve() -> int:
+        with host:
+            problems = app_problems(host)
+            if problems:
+                source = settings if settings.exists() else f"{settings} (missing)"
+                print(f"{prog}: the app cannot start; fix these settings in {source} or the "
+                      "environment:\n" + "\n".join(f"  {p}" for p in problems) +
+                      "\nFor the offline stand-ins, run `python3 -m devstack serve` instead.",
+                      file=sys.stderr)
+                return 1
+            print(f"Serving {host.url} until Ctrl+C.", flush=True)
+            threading.Event().wait()
+        return 0
+
+    return run_cli(prog, args.port, serve)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,10 +5,15 @@ Behaviour follows Microsoft's documentation:
 * "Microsoft Graph error responses and resource types": the ``{"error": {"code", "message",
   "innerError": {"date", "request-id", "client-request-id"}}}`` body, the ``request-id`` and
   ``client-request-id`` response headers, ``Retry-After`` on 429/503.
-* "Get user" / "user resource type" and "List messages": the shapes of ``/me``,
-  ``/users/{id}`` and ``/me/messages`` (``@odata.context``, ``value``), the delegated
+* "Get user" / "user resource type", "List messages" and "List a user's direct
+  memberships": the shapes of ``/me``, ``/users/{id}``, ``/me/messages`` and
+  ``/me/memberOf`` (``@odata.context``, ``value``, ``@odata.type``), the delegated
   permissions each needs (least privileged first), ``Request_ResourceNotFound`` for an
-  unknown user, 400 for ``/me`` with an app-only token.
+  unknown user or path, 400 for ``/me`` with an app-only token.
+* "Limited information returned for inaccessible member objects" (Graph permissions
+  overview): with ``User.Read`` alone, ``/me/memberOf`` lists the groups with only
+  ``@odata.type`` and ``id``, every other property ``null``; ``GroupMember.Read.All`` (or
+  ``Group.Read.All``, ``Directory.Read.All``) reveals them.
 * "Microsoft identity platform access tokens": Graph accepts only tokens whose ``aud`` is
   ``https://graph.microsoft.com`` or its app id, issued by the tenant named in ``tid``;
   401 ``InvalidAuthenticationToken`` otherwise, 403 ``Authorization_RequestDenied`` when a
@@ -49,6 +54,9 @@ ME_SCOPES = ("User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All
              "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 USER_SCOPES = ME_SCOPES[2:]
 MAIL_SCOPES = ("Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite")
+MEMBER_OF_SCOPES = ("User.Read", "GroupMember.Read.All", "Group.Read.All", "Directory.Read.All",
+                    "Directory.ReadWrite.All")
+GROUP_READ_SCOPES = frozenset(MEMBER_OF_SCOPES[1:])
 FAULT_CODES = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "gatewayTimeout"}
 
 Claims = dict[str, object]
@@ -71,6 +79,7 @@ class GraphApi(Service):
         self._claims_lock = threading.Lock()
         self.route("GET", "/v1.0/me", "me", self._guarded(ME_SCOPES, self._me))
         self.route("GET", "/v1.0/me/messages", "messages", self._guarded(MAIL_SCOPES, self._messages))
+        self.route("GET", "/v1.0/me/memberOf", "memberOf", self._guarded(MEMBER_OF_SCOPES, self._member_of))
         self.route("GET", "/v1.0/users/{id}", "user", self._guarded(USER_SCOPES, self._user))
         # Service.route's {name} is one segment: the echo catch-all gets its own pattern.
         echo = re.compile(r"^/v1\.0/echo(?:/(?P<rest>.*))?$")
@@ -187,6 +196,22 @@ class GraphApi(Service):
         return self._ok(req, {"@odata.context": self._context("users('" + oid + "')/messages"),
                               "value": value})
 
+    def _member_of(self, req: Request, claims: Claims) -> Response:
+        tid, oid = str(claims["tid"]), str(claims.get("oid"))
+        visible = bool(GROUP_READ_SCOPES.intersection(str(claims.get("scp", "")).split()))
+        value = []
+        for group in self.directory.groups_of(tid, oid):
+            entry: dict[str, object] = {
+                "@odata.type": "#microsoft.graph.group", "id": group.id,
+                "displayName": None, "description": None, "securityEnabled": None,
+                "mailEnabled": None, "groupTypes": None,
+            }
+            if visible:
+                entry.update(displayName=group.name, description=group.description,
+                             securityEnabled=True, mailEnabled=False, groupTypes=[])
+            value.append(entry)
+        return self._ok(req, {"@odata.context": self._context("directoryObjects"), "value": value})
+
     def _user(self, req: Request, claims: Claims) -> Response:
         tid, ref = str(claims["tid"]), urllib.parse.unquote(req.params["id"])
         user = self.directory.user_by_oid(tid, ref) or self._user_by_upn(tid, ref)
@@ -253,8 +278,10 @@ class GraphApi(Service):
             err = GraphError(405, "Request_BadRequest",
                              f"The HTTP method '{request.method}' is not allowed here.")
         else:
-            segment = request.path.removeprefix("/v1.0/").split("/")[0] or request.path
-            err = GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+            path = request.path.removeprefix("/v1.0/")
+            err = GraphError(404, "Request_ResourceNotFound",
+                             f"Resource '{path}' does not exist or one of its queried "
+                             "reference-property objects are not present.")
         return name, self._error(request, err)
 
 

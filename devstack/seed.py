@@ -25,7 +25,11 @@ from devstack.directory import (
 )
 
 SAML_ENTITY_ID = "https://erp.contoso.example/saml"
-GRAPH_SCOPES = ["User.Read", "User.ReadBasic.All", "Mail.Read", "openid", "profile", "email"]
+GRAPH_SCOPES = [
+    "User.Read", "User.ReadBasic.All", "Mail.Read", "GroupMember.Read.All",
+    "openid", "profile", "email",
+]
+ORDERS_RESOURCE = "api://orders.contoso.example"
 
 
 @dataclass
@@ -39,7 +43,7 @@ class Seed:
     tailspin: Tenant
     api: App  # API 1, the middle tier
     spa: App  # the client app users sign in to
-    other_api: App  # some other API in Contoso (tokens for it are the wrong audience)
+    other_api: App  # Contoso's Orders API: a second downstream API (devstack/orders.py)
     graph: App
     saml_app: App  # a Contoso line-of-business API that accepts only SAML assertions
     key_vault: App
@@ -69,13 +73,14 @@ def build(directory: Directory | None = None) -> Seed:
     api_key, api_cert = d.new_certificate("obo-middle-tier")
     api = d.add_app(App(
         stable_id("app:obo-api"), "OBO middle tier", contoso.id,
-        identifier_uris=[f"api://{stable_id('app:obo-api')}"], scopes=["access_as_user"],
+        identifier_uris=[f"api://{stable_id('app:obo-api')}"],
+        scopes=["access_as_user", "Dashboard.Read"],  # Dashboard.Read: docs/adopting.md
         certificates=[api_cert],
     ), tenants=everyone)
     spa = d.add_app(App(stable_id("app:spa"), "OBO demo SPA", contoso.id, public_client=True), tenants=everyone)
     other_api = d.add_app(App(
         stable_id("app:orders-api"), "Orders API", contoso.id,
-        identifier_uris=["api://orders.contoso.example"], scopes=["Orders.Read"],
+        identifier_uris=[ORDERS_RESOURCE], scopes=["Orders.Read", "Orders.ReadWrite"],
     ), tenants=[contoso.id])
     graph = d.add_app(App(
         GRAPH_APP_ID, "Microsoft Graph", contoso.id, identifier_uris=[GRAPH_RESOURCE],
@@ -101,6 +106,9 @@ def build(directory: Directory | None = None) -> Seed:
         d.grant_consent(tenant, spa, api, ["access_as_user"])
     d.grant_consent(tailspin, spa, api, ["access_as_user"])
     d.grant_consent(contoso, api, saml_app, ["user_impersonation"])
+    # /api/profile reads group names: admin consent to GroupMember.Read.All in Contoso only
+    d.grant_consent(contoso, api, graph, ["GroupMember.Read.All"])
+    d.grant_consent(contoso, api, other_api, ["Orders.Read"])
 
     alice = d.add_user("Alice", contoso)
     bob = d.add_user("Bob", fabrikam)
@@ -109,6 +117,10 @@ def build(directory: Directory | None = None) -> Seed:
     dave.policy = "mfa"
     nina = d.add_user("Nina", northwind)
     tess = d.add_user("Tess", tailspin)
+    d.add_group("All Contoso", contoso, [alice, dave], "Every Contoso employee")
+    d.add_group("Sales", contoso, [alice])
+    d.add_group("Partner Engineering", contoso, [carol], "Guests from partner companies")
+    d.add_group("Fabrikam Engineering", fabrikam, [bob, carol])
     return Seed(
         d, contoso, fabrikam, northwind, tailspin, api, spa, other_api, graph, saml_app, key_vault,
         function_identity, alice, bob, carol, dave, nina, tess, api_key, api_cert,

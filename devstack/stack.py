@@ -1,4 +1,4 @@
-"""All stand-ins together: one CA, five services on free loopback ports, and the settings
+"""All stand-ins together: one CA, six services on free loopback ports, and the settings
 that point the function app at them."""
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from devstack.graph import GraphApi
 from devstack.httpserver import Server
 from devstack.identity import ManagedIdentityEndpoint
 from devstack.keyvault import KeyVault
+from devstack.orders import OrdersApi
 from devstack.samlapi import SamlApi
-from devstack.seed import SAML_ENTITY_ID, Seed, build
+from devstack.seed import ORDERS_RESOURCE, SAML_ENTITY_ID, Seed, build
 from devstack.tls import LocalCA
 
 CERTIFICATE_NAME = "obo-api-cert"
@@ -30,6 +31,7 @@ class DevStack:
         self.directory = self.seed.directory
         self.entra = Entra(self.directory)
         self.graph = GraphApi(self.directory)
+        self.orders = OrdersApi(self.directory, self.seed.other_api, self.seed.contoso)
         self.saml_api = SamlApi(
             self.directory, SAML_ENTITY_ID, self.seed.contoso, self.seed.saml_app.saml_recipient or "",
         )
@@ -45,7 +47,7 @@ class DevStack:
 
     def start(self) -> DevStack:
         tls = self.ca.server_context()
-        for service in (self.entra, self.graph, self.saml_api, self.vault):
+        for service in (self.entra, self.graph, self.saml_api, self.vault, self.orders):
             self._servers.append(Server(service, tls))
         self._servers.append(Server(self.identity, None))  # App Service's endpoint is plain HTTP
         self.directory.authority_host = self.entra.base_url
@@ -81,6 +83,13 @@ class DevStack:
             "OBO_CERTIFICATE_NAME": CERTIFICATE_NAME,
             "OBO_DOWNSTREAM_BASE_URL": f"{self.graph.base_url}/v1.0",
             "OBO_DOWNSTREAM_SCOPES": "https://graph.microsoft.com/User.Read",
+            # named downstream APIs: Graph for /api/profile, and Contoso's own Orders API
+            "OBO_DOWNSTREAM__GRAPH__BASE_URL": f"{self.graph.base_url}/v1.0",
+            "OBO_DOWNSTREAM__GRAPH__SCOPES": "https://graph.microsoft.com/User.Read "
+                                             "https://graph.microsoft.com/GroupMember.Read.All",
+            "OBO_DOWNSTREAM__ORDERS__BASE_URL": self.orders.base_url,
+            "OBO_DOWNSTREAM__ORDERS__SCOPES": f"{ORDERS_RESOURCE}/Orders.Read",
+            "OBO_DOWNSTREAM__ORDERS__RELAY": "true",
             "OBO_CA_BUNDLE": str(self.ca.ca_file),
             # azure-identity's own variables: App Service managed identity, user-assigned.
             "IDENTITY_ENDPOINT": self.identity.endpoint,

@@ -2,6 +2,11 @@
 
 The ``OBO_`` prefix keeps the app's own registration apart from azure-identity's
 ``AZURE_CLIENT_ID``/``AZURE_TENANT_ID``, which mean the managed identity (DESIGN.md).
+
+Downstream APIs are named, like Microsoft.Identity.Web's ``DownstreamApis`` section: the
+``OBO_DOWNSTREAM_*`` settings are the API named ``default``, and
+``OBO_DOWNSTREAM__<NAME>__<KEY>`` adds another (``__`` is how Azure app settings spell a
+level of hierarchy, "Configure app settings", learn.microsoft.com/azure/app-service).
 """
 
 from __future__ import annotations
@@ -55,6 +60,20 @@ _PLACEHOLDERS = {
     "OBO_CA_BUNDLE": "",
 }
 _SPLIT = re.compile(r"[\s,]+")
+DEFAULT_API = "default"
+DOWNSTREAM_PREFIX = "OBO_DOWNSTREAM__"  # + <NAME>__<KEY>: a named downstream API
+API_KEYS = ("BASE_URL", "SCOPES", "TOKEN_TYPE", "RELAY")
+_API_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
+# Graph is known by name, as in Microsoft.Identity.Web's AddMicrosoftGraph: it needs no
+# settings unless another cloud or more scopes are wanted (docs/configuration.md).
+_BUILT_IN = {
+    "graph": {
+        "BASE_URL": "https://graph.microsoft.com/v1.0",
+        "SCOPES": "https://graph.microsoft.com/User.Read",
+    }
+}
+# Scopes that name no resource: Entra adds them to any request (OpenID Connect).
+_OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 _MULTI_TENANT = {"common", "organizations", "consumers"}
 TOKEN_TYPES = ("jwt", "saml2", "saml1")
 CLIENT_CREDENTIALS = ("certificate", "managed_identity")
@@ -67,6 +86,28 @@ _FEDERATION_AUDIENCES = {
 
 
 @dataclass(frozen=True)
+class DownstreamSettings:
+    """One downstream API ("API 2"): where it is, and what the OBO token is asked for."""
+
+    name: str
+    base_url: str
+    scopes: tuple[str, ...]
+    token_type: str = "jwt"  # "saml2"/"saml1": JWT-to-SAML exchange (obo/saml.py)
+    relay: bool = False  # reachable through /api/apis/<name>/{*path}
+
+    def setting(self, key: str) -> str:
+        """The app setting that holds ``key`` (``BASE_URL``, ``SCOPES``...) for this API."""
+        if self.name == DEFAULT_API:
+            return f"OBO_DOWNSTREAM_{key}"
+        return f"{DOWNSTREAM_PREFIX}{self.name.upper()}__{key}"
+
+    @property
+    def saml_resource(self) -> str:
+        """The SAML application's entity ID: the one scope without ``/.default``."""
+        return self.scopes[0].removesuffix("/.default")
+
+
+@dataclass(frozen=True)
 class Settings:
     tenant_id: str
     client_id: str
@@ -76,10 +117,8 @@ class Settings:
     required_scopes: frozenset[str]
     key_vault_url: str  # empty with the managed identity credential
     certificate_name: str
-    downstream_base_url: str
-    downstream_scopes: tuple[str, ...]
+    apis: Mapping[str, DownstreamSettings]  # by name; "default" always, "graph" built in
     ca_bundle: str | None
-    downstream_token_type: str = "jwt"  # "saml2"/"saml1": JWT-to-SAML exchange (obo/saml.py)
     saml_endpoint: str = "v1"  # which token endpoint asks for SAML: "v1" (resource) or "v2"
     trace_verbose: bool = False  # exchange records add parameter names and assertion header
     client_credential: str = "certificate"  # or "managed_identity" (secretless, obo/credentials)
@@ -99,24 +138,8 @@ class Settings:
             {client_id, f"api://{client_id}"}
         )
         scopes = frozenset(_split(get("OBO_REQUIRED_SCOPES", "access_as_user")))
-        downstream_scopes = tuple(
-            _split(get("OBO_DOWNSTREAM_SCOPES", "https://graph.microsoft.com/User.Read"))
-        )
         if not scopes:
             raise _invalid("OBO_REQUIRED_SCOPES", "must name at least one delegated scope")
-        if not downstream_scopes:
-            raise _invalid("OBO_DOWNSTREAM_SCOPES", "must name at least one scope")
-        token_type = _choice(
-            "OBO_DOWNSTREAM_TOKEN_TYPE", get("OBO_DOWNSTREAM_TOKEN_TYPE", "jwt"), TOKEN_TYPES
-        )
-        if token_type != "jwt" and (
-            len(downstream_scopes) != 1 or not downstream_scopes[0].endswith("/.default")
-        ):
-            raise _invalid(
-                "OBO_DOWNSTREAM_SCOPES",
-                "must be exactly one '<entity id>/.default' when OBO_DOWNSTREAM_TOKEN_TYPE "
-                "asks for SAML (a SAML assertion is issued for the whole application)",
-            )
         credential = _choice(
             "OBO_CLIENT_CREDENTIAL", get("OBO_CLIENT_CREDENTIAL", "certificate"), CLIENT_CREDENTIALS
         )
@@ -146,13 +169,8 @@ class Settings:
             required_scopes=scopes,
             key_vault_url=key_vault_url,
             certificate_name=certificate_name,
-            downstream_base_url=_https_url(
-                "OBO_DOWNSTREAM_BASE_URL",
-                get("OBO_DOWNSTREAM_BASE_URL", "https://graph.microsoft.com/v1.0"),
-            ),
-            downstream_scopes=downstream_scopes,
+            apis=_downstream_apis(env),
             ca_bundle=ca_bundle,
-            downstream_token_type=token_type,
             saml_endpoint=_choice(
                 "OBO_SAML_ENDPOINT", get("OBO_SAML_ENDPOINT", "v1"), ("v1", "v2")
             ),
@@ -173,15 +191,38 @@ class Settings:
                 return cls.from_env(patched), refused
             except ConfigurationError as exc:
                 name = str(exc.extra.get("setting"))
-                if name in refused or name not in _PLACEHOLDERS:
+                if name in refused:
                     raise
                 refused[name] = exc.detail
-                patched[name] = _PLACEHOLDERS[name]
+                if name.upper().startswith(DOWNSTREAM_PREFIX):  # leave that API out
+                    api = name.upper()[len(DOWNSTREAM_PREFIX) :].partition("__")[0]
+                    prefix = f"{DOWNSTREAM_PREFIX}{api}__"
+                    patched = {k: v for k, v in patched.items() if not k.upper().startswith(prefix)}
+                elif name in _PLACEHOLDERS:
+                    patched[name] = _PLACEHOLDERS[name]
+                else:
+                    raise
+
+    @property
+    def default_api(self) -> DownstreamSettings:
+        """The API the ``OBO_DOWNSTREAM_*`` settings describe (``/api/me``, the relay)."""
+        return self.apis[DEFAULT_API]
+
+    @property
+    def downstream_base_url(self) -> str:
+        return self.default_api.base_url
+
+    @property
+    def downstream_scopes(self) -> tuple[str, ...]:
+        return self.default_api.scopes
+
+    @property
+    def downstream_token_type(self) -> str:
+        return self.default_api.token_type
 
     @property
     def saml_resource(self) -> str:
-        """The SAML application's entity ID: the one downstream scope without ``/.default``."""
-        return self.downstream_scopes[0].removesuffix("/.default")
+        return self.default_api.saml_resource
 
     @property
     def federation_audience(self) -> str:
@@ -216,6 +257,83 @@ def _tenants(value: str) -> tuple[frozenset[str] | None, frozenset[str]]:
     if not all(p.startswith("-") for p in parts[1:]):
         raise _invalid(name, "after '*' may only list exclusions, '-<tenant id>'")
     return None, frozenset(_guid(name, p[1:]) for p in parts[1:])
+
+
+def _downstream_apis(env: Mapping[str, str]) -> dict[str, DownstreamSettings]:
+    """``default`` from ``OBO_DOWNSTREAM_*``, ``graph`` built in, and every API named by an
+    ``OBO_DOWNSTREAM__<NAME>__<KEY>`` setting (names are case-insensitive)."""
+    named: dict[str, dict[str, str]] = {}
+    for setting, value in env.items():
+        if not setting.upper().startswith(DOWNSTREAM_PREFIX):
+            continue
+        name, _, key = setting[len(DOWNSTREAM_PREFIX) :].upper().partition("__")
+        if not _API_NAME.fullmatch(name) or key not in API_KEYS:
+            raise _invalid(
+                setting,
+                f"is not a downstream API setting: use {DOWNSTREAM_PREFIX}<NAME>__<KEY>, NAME "
+                "made of letters, digits and single underscores, KEY one of "
+                f"{', '.join(API_KEYS)}",
+            )
+        if name.lower() == DEFAULT_API:
+            raise _invalid(setting, "cannot be set: the default API is OBO_DOWNSTREAM_<KEY>")
+        named.setdefault(name.lower(), {})[key] = (value or "").strip()
+    default_values = {
+        key: (env.get(f"OBO_DOWNSTREAM_{key}") or "").strip() for key in API_KEYS[:3]
+    }
+    apis = {DEFAULT_API: _api(DEFAULT_API, {**_BUILT_IN["graph"], **_given(default_values)})}
+    for name, built_in in _BUILT_IN.items():
+        named[name] = {**built_in, **_given(named.get(name, {}))}
+    for name, values in sorted(named.items()):
+        apis[name] = _api(name, values)
+    return apis
+
+
+def _given(values: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in values.items() if v}
+
+
+def _api(name: str, values: Mapping[str, str]) -> DownstreamSettings:
+    """One API's settings, checked: the errors name the setting, never echo its value."""
+    setting = DownstreamSettings(name, "", ()).setting
+    if not values.get("BASE_URL"):
+        raise _invalid(setting("BASE_URL"), "is required (the downstream API's https:// URL)")
+    base_url = values["BASE_URL"].rstrip("/")
+    parts = urlsplit(base_url)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        raise _invalid(setting("BASE_URL"), "must be an https:// URL without query")
+    scopes = tuple(_split(values.get("SCOPES", "")))
+    if not scopes:
+        raise _invalid(setting("SCOPES"), "must name at least one scope")
+    token_type = (values.get("TOKEN_TYPE") or "jwt").lower()
+    if token_type not in TOKEN_TYPES:
+        raise _invalid(setting("TOKEN_TYPE"), f"must be one of {', '.join(TOKEN_TYPES)}")
+    if token_type != "jwt" and (len(scopes) != 1 or not scopes[0].endswith("/.default")):
+        raise _invalid(
+            setting("SCOPES"),
+            f"must be exactly one '<entity id>/.default' when {setting('TOKEN_TYPE')} asks for "
+            "SAML (a SAML assertion is issued for the whole application)",
+        )
+    resources = {_resource(s) for s in scopes} - {None}
+    if len(resources) > 1:
+        raise ConfigurationError(
+            "OBO1002",
+            f"Setting {setting('SCOPES')} names scopes of {len(resources)} resources; one "
+            "token is issued for one resource (Entra would answer AADSTS28000). Declare "
+            f"another downstream API ({DOWNSTREAM_PREFIX}<NAME>__SCOPES) for the other one.",
+            setting=setting("SCOPES"),
+        )
+    relay = (values.get("RELAY") or "false").lower()
+    if relay not in ("true", "false"):
+        raise _invalid(setting("RELAY"), "must be true or false")
+    return DownstreamSettings(name, base_url, scopes, token_type, relay == "true")
+
+
+def _resource(scope: str) -> str | None:
+    """The resource a scope belongs to; a bare name is Microsoft Graph's (Entra's rule)."""
+    if scope in _OIDC_SCOPES:
+        return None
+    resource, _, _ = scope.rpartition("/")
+    return resource.rstrip("/") or "https://graph.microsoft.com"
 
 
 def _split(value: str) -> list[str]:

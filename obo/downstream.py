@@ -7,11 +7,11 @@ import base64
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 import requests
 
 from obo.errors import BadRequest, ClaimsChallenge, DependencyFailed, DependencyTimeout
+from obo.responses import Result
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -39,13 +39,6 @@ RELAYED_RESPONSE_HEADERS = (
 # one path segment: RFC 3986 unreserved and sub-delims, minus anything that could re-anchor
 _SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$'()*+,;=:]+")
 _CLAIMS = re.compile(r'claims="([^"]*)"')
-
-
-@dataclass
-class Result:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def safe_path(path: str) -> str:

@@ -3,12 +3,14 @@
     OboError
     ├── ConfigurationError        500  OBO1xxx  a setting is missing or invalid
     ├── BadRequest                400  OBO2xxx  the request itself (e.g. a downstream path)
+    ├── NotFound                  404  OBO2xxx  no such relay
     ├── Unauthorized              401  OBO2xxx/OBO3xxx  no, malformed or rejected bearer token
     │   └── ClaimsChallenge       401  OBO5xxx/OBO6xxx  re-authenticate with these claims
     ├── Forbidden                 403  OBO3xxx/OBO5xxx  missing scope, missing consent
     └── DependencyError                OBO4xxx/OBO5xxx/OBO6xxx  Key Vault, Entra, API 2
         ├── DependencyUnavailable 503  with Retry-After
         ├── DependencyFailed      502
+        │   └── DownstreamError   502  OBO6005  API 2 answered 4xx to a client call
         └── DependencyTimeout     504
 
 Codes are stable and searchable: OBO1xxx configuration, OBO2xxx request, OBO3xxx token
@@ -66,6 +68,11 @@ class ConfigurationError(OboError):
 class BadRequest(OboError):
     status = 400
     title = "Bad request"
+
+
+class NotFound(OboError):
+    status = 404
+    title = "Not found"
 
 
 class Unauthorized(OboError):
@@ -132,6 +139,27 @@ class DependencyFailed(DependencyError):
     status = 502
 
 
+class DownstreamError(DependencyFailed):
+    """API 2 refused a call made with :class:`obo.DownstreamApi`'s ``get``/``post``...
+
+    ``response`` is what API 2 answered (status, headers, body, ``json()``) for a handler
+    that wants to act on it; left unhandled, it is a 502 naming the API, its status and the
+    ``error.code`` of its body (Graph's and OAuth's shapes), never the body itself.
+    """
+
+    def __init__(self, api: str, response: Any) -> None:
+        status = int(response.status)
+        super().__init__(
+            "OBO6005",
+            f"The downstream API '{api}' answered {status}.",
+            api=api,
+            downstream_status=status,
+            downstream_code=_error_code(response.body),
+        )
+        self.api = api
+        self.response = response
+
+
 class DependencyUnavailable(DependencyError):
     status = 503
     title = "A service this API depends on is unavailable"
@@ -147,6 +175,20 @@ class DependencyUnavailable(DependencyError):
 class DependencyTimeout(DependencyError):
     status = 504
     title = "A service this API depends on timed out"
+
+
+def _error_code(body: bytes) -> str | None:
+    """``error.code`` (Graph, OData) or ``error`` (OAuth) of a JSON body, if it is a short
+    identifier: enough to search the API's docs, nothing the user sent."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else error
+    if isinstance(code, str) and 0 < len(code) <= 64 and code.replace("_", "").isalnum():
+        return code
+    return None
 
 
 def _quote(text: str) -> str:

@@ -6,8 +6,12 @@
   handed to MSAL (:mod:`obo.entra_http`) raises on 429/5xx: each caller gets its own 503.
 - Results are cached under a hash of (token, tenant, scopes, claims); concurrent misses for
   the same key share one call to Entra.
-- For a SAML-only downstream (``OBO_DOWNSTREAM_TOKEN_TYPE``) the same exchange asks for a
-  SAML assertion, on v2 through MSAL or on v1 through :class:`obo.saml.V1Client`.
+- One exchanger serves every downstream API (:class:`obo.config.DownstreamSettings`, passed
+  per call as Microsoft.Identity.Web passes scopes to ``GetAccessTokenForUserAsync``): one
+  credential, one MSAL client per tenant and one cache, where each (user, API) pair has its
+  own entry because the API's scopes (and a SAML token type) are part of the key.
+- For a SAML-only downstream (``…TOKEN_TYPE``) the same exchange asks for a SAML
+  assertion, on v2 through MSAL or on v1 through :class:`obo.saml.V1Client`.
 - Every exchange logs one record without tokens; ``OBO_TRACE=verbose`` adds the names of
   the parameters sent and the client assertion's header (thumbprints, certificate subject).
 """
@@ -28,7 +32,7 @@ import msal
 import requests
 
 from obo.cache import ExpiringLru, SingleFlight
-from obo.config import Settings
+from obo.config import DownstreamSettings, Settings
 from obo.credentials import ClientCredential, CredentialSource
 from obo.entra_errors import certificate_rejected, codes, entra_error, ids
 from obo.entra_http import EntraHttpClient, EntraUnavailable
@@ -77,48 +81,69 @@ class Exchanger:
         self._credentials = credentials
         self._trace = RequestTrace() if settings.trace_verbose else None
         self._http = EntraHttpClient(session, self._trace)
-        self._v1 = (
-            V1Client(settings.authority_host, settings.client_id, self._http, clock)
-            if settings.downstream_token_type != "jwt" and settings.saml_endpoint == "v1"
-            else None
-        )
+        self._v1 = V1Client(settings.authority_host, settings.client_id, self._http, clock)
         self._clock = clock
         self._apps: OrderedDict[tuple[str, str], SharedLoad[msal.ConfidentialClientApplication]]
         self._apps = OrderedDict()
         self._apps_lock = threading.Lock()  # the map only; never held across the network
         self._cache: ExpiringLru[OboToken] = ExpiringLru(MAX_CACHED_USERS, clock)
         self._flight: SingleFlight[OboToken] = SingleFlight()
-        self.scopes = list(settings.downstream_scopes)
+        self._default = settings.default_api
+        self.scopes = list(self._default.scopes)  # the default API's (bench/bench_obo.py)
 
-    def token_for(self, caller: Caller, assertion: str, claims: str | None = None) -> OboToken:
-        key = _cache_key(assertion, caller.tid, self.scopes, claims)
+    def token_for(
+        self,
+        caller: Caller,
+        assertion: str,
+        claims: str | None = None,
+        *,
+        api: DownstreamSettings | None = None,
+    ) -> OboToken:
+        """The token for ``api`` (the default API when None) on behalf of ``caller``."""
+        api = api or self._default
+        key = _cache_key(assertion, caller.tid, _key_scopes(api), claims)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
         return self._flight.run(
-            key, lambda: self._exchange_and_cache(key, caller, assertion, claims)
+            key, lambda: self._exchange_and_cache(key, caller, assertion, claims, api)
         )
 
-    def forget(self, caller: Caller, assertion: str, claims: str | None = None) -> None:
+    def forget(
+        self,
+        caller: Caller,
+        assertion: str,
+        claims: str | None = None,
+        *,
+        api: DownstreamSettings | None = None,
+    ) -> None:
         """Drop a cached token the downstream API refused (CAE); the next call re-exchanges."""
-        self._cache.discard(_cache_key(assertion, caller.tid, self.scopes, claims))
+        api = api or self._default
+        self._cache.discard(_cache_key(assertion, caller.tid, _key_scopes(api), claims))
 
     def _exchange_and_cache(
-        self, key: bytes, caller: Caller, assertion: str, claims: str | None
+        self,
+        key: bytes,
+        caller: Caller,
+        assertion: str,
+        claims: str | None,
+        api: DownstreamSettings,
     ) -> OboToken:
         cached = self._cache.get(key)  # a leader that finished just before us
         if cached is not None:
             return cached
-        token = self._exchange(caller, assertion, claims)
+        token = self._exchange(caller, assertion, claims, api)
         # never beyond the incoming token's own life: the user's session bounds ours
         usable_until = min(token.expires_at, caller.expires_at) - REFRESH_MARGIN
         if usable_until > self._clock():
             self._cache.put(key, token, usable_until)
         return token
 
-    def _exchange(self, caller: Caller, assertion: str, claims: str | None) -> OboToken:
+    def _exchange(
+        self, caller: Caller, assertion: str, claims: str | None, api: DownstreamSettings
+    ) -> OboToken:
         credential = self._credentials.current()
-        result = self._acquire(credential, caller, assertion, claims)
+        result = self._acquire(credential, caller, assertion, claims, api)
         if certificate_rejected(result):
             fresh = self._credentials.reload(credential.version)
             if fresh.version != credential.version:  # the same credential would fail the same
@@ -128,35 +153,46 @@ class Exchanger:
                     codes(result),
                     fresh.version,
                 )
-                result = self._acquire(fresh, caller, assertion, claims)
+                result = self._acquire(fresh, caller, assertion, claims, api)
         if "access_token" in result:
             expires_at = self._clock() + _seconds(result.get("expires_in"))
             return OboToken(result["authorization"], expires_at)
-        raise entra_error(result, self.scopes)
+        raise entra_error(result, list(api.scopes))
 
-    def _authorization(self, issued: str) -> str:
-        kind = self._settings.downstream_token_type
+    @staticmethod
+    def _authorization(issued: str, api: DownstreamSettings) -> str:
+        kind = api.token_type
         if kind == "jwt":
             return f"Bearer {issued}"
         return authorization(decode_assertion(issued, kind))
 
     def _request(
-        self, credential: ClientCredential, caller: Caller, assertion: str, claims: str | None
+        self,
+        credential: ClientCredential,
+        caller: Caller,
+        assertion: str,
+        claims: str | None,
+        api: DownstreamSettings,
     ) -> dict[str, Any]:
-        kind = self._settings.downstream_token_type
-        if self._v1 is not None:
+        kind = api.token_type
+        if kind != "jwt" and self._settings.saml_endpoint == "v1":
             return self._v1.on_behalf_of(
-                credential, caller.tid, assertion, self._settings.saml_resource, kind, claims
+                credential, caller.tid, assertion, api.saml_resource, kind, claims
             )
         extra = {"data": {"requested_token_type": TOKEN_TYPES[kind]}} if kind != "jwt" else {}
         app = self._app(caller.tid, credential)
         result: dict[str, Any] = app.acquire_token_on_behalf_of(
-            assertion, self.scopes, claims_challenge=claims, **extra
+            assertion, list(api.scopes), claims_challenge=claims, **extra
         )
         return result
 
     def _acquire(
-        self, credential: ClientCredential, caller: Caller, assertion: str, claims: str | None
+        self,
+        credential: ClientCredential,
+        caller: Caller,
+        assertion: str,
+        claims: str | None,
+        api: DownstreamSettings,
     ) -> dict[str, Any]:
         started = time.perf_counter()
         if self._trace is not None:
@@ -164,9 +200,9 @@ class Exchanger:
         result: dict[str, Any] = {}
         outcome = "failed"
         try:
-            result = self._request(credential, caller, assertion, claims)
+            result = self._request(credential, caller, assertion, claims, api)
             if "access_token" in result:  # a SAML answer that is not one fails right here
-                result["authorization"] = self._authorization(str(result["access_token"]))
+                result["authorization"] = self._authorization(str(result["access_token"]), api)
             outcome = "ok" if "access_token" in result else str(result.get("error"))
             return result
         except OboError as exc:  # no credential (OBO4xxx), or an answer we cannot use
@@ -192,12 +228,13 @@ class Exchanger:
                 "OBO5002", "Entra ID is unreachable for the token exchange.", retry_after=5
             ) from exc
         finally:
-            self._log(credential, caller, outcome, result, started)
+            self._log(credential, caller, api, outcome, result, started)
 
     def _log(
         self,
         credential: ClientCredential,
         caller: Caller,
+        api: DownstreamSettings,
         outcome: str,
         result: dict[str, Any],
         started: float,
@@ -206,8 +243,9 @@ class Exchanger:
         record: dict[str, Any] = {
             "authority": self._settings.authority(caller.tid),
             "client_id": self._settings.client_id,
-            "scopes": self.scopes,
-            "token_type": self._settings.downstream_token_type,
+            "api": api.name,
+            "scopes": list(api.scopes),
+            "token_type": api.token_type,
             "tid": caller.tid,
             "oid": caller.oid,
             "aud": caller.audience,
@@ -264,6 +302,13 @@ class Exchanger:
             token_cache=_NoTokenCache(),
             instance_discovery=_is_public_cloud(self._settings.authority_host),
         )
+
+
+def _key_scopes(api: DownstreamSettings) -> list[str]:
+    """What tells two APIs' tokens apart: their scopes, and a SAML token type (an
+    assertion and an access token for the same ``/.default`` are different tokens)."""
+    scopes = list(api.scopes)
+    return scopes if api.token_type == "jwt" else [*scopes, f"token_type={api.token_type}"]
 
 
 def _cache_key(assertion: str, tid: str, scopes: list[str], claims: str | None) -> bytes:

@@ -1,38 +1,27 @@
-"""The pipeline: bearer → validate → tid authority → Key Vault credential → OBO → API 2.
+"""The pipeline's parts, built once per process from the settings: bearer → validate → tid
+authority → credential → OBO → API 2.
 
-Built once per process from the settings, lazily, so importing ``function_app`` stays
-cheap for cold starts and a bad setting answers a clear problem instead of failing import.
+One key source, one validator, one credential source (a single Key Vault read), one
+exchanger (one MSAL client per tenant) and one downstream caller per API, whatever the
+number of downstream APIs. :class:`obo.functions.OnBehalfOf` builds it lazily and hands
+its parts to each request through :class:`obo.clients.DownstreamApi`.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from obo.bearer import bearer_token
 from obo.config import Settings
 from obo.credentials import CertificateSource, CredentialSource
-from obo.downstream import Downstream, Result, safe_path
-from obo.errors import OboError
+from obo.downstream import Downstream
 from obo.exchange import Exchanger
 from obo.jwks import KeySource
 from obo.managed_identity import ManagedIdentitySource
 from obo.transport import READ_TIMEOUT, new_session
-from obo.validation import TokenValidator
-
-log = logging.getLogger("obo")
-
-
-@dataclass
-class ApiRequest:
-    method: str
-    headers: Mapping[str, str]  # case-insensitive mapping expected
-    query: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
+from obo.validation import Caller, TokenValidator
 
 
 class OboService:
@@ -51,33 +40,14 @@ class OboService:
         self.validator = TokenValidator(settings, self.keys, clock)
         self.credentials = _credential_source(settings, credential_factory, clock)
         self.exchanger = Exchanger(settings, self.credentials, session, clock)
-        self.downstream = Downstream(settings.downstream_base_url, session, sleep)
+        self.downstream = {
+            name: Downstream(api.base_url, session, sleep) for name, api in settings.apis.items()
+        }
 
-    def me(self, request: ApiRequest) -> Result:
-        return self.relay(request, "me", method="GET")
-
-    def relay(self, request: ApiRequest, path: str, *, method: str | None = None) -> Result:
-        """Call ``path`` on API 2 as the signed-in user; errors become problem responses."""
-        try:
-            assertion = bearer_token(_header(request.headers, "Authorization"))
-            caller = self.validator.validate(assertion)
-            path = safe_path(path)  # before the exchange: a bad path costs Entra nothing
-            obo = self.exchanger.token_for(caller, assertion)
-            try:
-                return self.downstream.call(
-                    method or request.method,
-                    path,
-                    obo.authorization,
-                    query=request.query,
-                    headers=request.headers,
-                    body=request.body,
-                )
-            except OboError as exc:
-                if exc.code == "OBO6004":  # CAE revoked this token: never serve it again
-                    self.exchanger.forget(caller, assertion)
-                raise
-        except OboError as exc:
-            return problem(exc)
+    def authenticate(self, headers: Mapping[str, str]) -> tuple[Caller, str]:
+        """The validated caller and their token (the OBO assertion), or an Unauthorized."""
+        assertion = bearer_token(_header(headers, "Authorization"))
+        return self.validator.validate(assertion), assertion
 
 
 def _credential_source(
@@ -91,36 +61,8 @@ def _credential_source(
     return CertificateSource(settings, credential_factory, clock)
 
 
-def problem(exc: OboError) -> Result:
-    level = logging.WARNING if exc.status < 500 else logging.ERROR
-    log.log(level, "request refused: %s %s", exc.code, exc.detail)
-    status, headers, body = exc.render()
-    return Result(status, body, headers)
-
-
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if value is None:  # plain dicts (tests, other hosts) may not be case-insensitive
         value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
     return value
-
-
-_service: OboService | None = None
-_lock = threading.Lock()
-
-
-def get_service() -> OboService:
-    """The process-wide service, built on first use (raises ConfigurationError if misconfigured)."""
-    global _service
-    if _service is None:
-        with _lock:
-            if _service is None:
-                _service = OboService(Settings.from_env())
-    return _service
-
-
-def reset_service(service: OboService | None = None) -> None:
-    """Replace the process-wide service (tests, or after changing settings)."""
-    global _service
-    with _lock:
-        _service = service

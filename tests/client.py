@@ -44,6 +44,9 @@ def call(
     if route.startswith("downstream/"):
         name = "downstream"
         route_params["path"] = route.removeprefix("downstream/")
+    elif route.startswith("apis/"):  # apis/{name}/{*path}
+        name = "relay"
+        route_params["name"], _, route_params["path"] = route.removeprefix("apis/").partition("/")
     request = func.HttpRequest(
         method, f"http://localhost:7071/api/{route}", headers=sent, params=query or {},
         route_params=route_params, body=body,

@@ -46,7 +46,7 @@ def stack(_running_stack: DevStack, clock: Clock) -> Iterator[DevStack]:
     """The shared stack with faults cleared and counters zeroed for this test."""
     services = (
         _running_stack.entra, _running_stack.vault, _running_stack.identity,
-        _running_stack.graph, _running_stack.saml_api,
+        _running_stack.graph, _running_stack.saml_api, _running_stack.orders,
     )
     for service in services:
         service.clear_faults()
@@ -98,16 +98,18 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def service(app_settings: dict[str, str], configure):
-    """A fresh process-wide OboService (empty caches) built from the stack's settings."""
+    """The function app's OboService, fresh (empty caches), built from the stack's settings."""
     return configure()
 
 
 @pytest.fixture
 def configure(stack: DevStack, monkeypatch: pytest.MonkeyPatch, clock: Clock, sleeps: Sleeps):
-    """``configure(**overrides)``: a fresh process-wide service from the stack's settings
-    with some changed (token type, trace mode...), as a restarted Functions host would run."""
+    """``configure(**overrides)``: the function app served by a fresh service from the
+    stack's settings with some changed (token type, trace mode...), as a restarted Functions
+    host would run, on the test's clock and without real back-off waits."""
+    from function_app import obo
     from obo.config import Settings
-    from obo.service import OboService, reset_service
+    from obo.service import OboService
 
     for name in _AZURE_IDENTITY_NOISE:
         monkeypatch.delenv(name, raising=False)
@@ -116,11 +118,11 @@ def configure(stack: DevStack, monkeypatch: pytest.MonkeyPatch, clock: Clock, sl
         for name, value in stack.settings(**overrides).items():
             monkeypatch.setenv(name, value)
         svc = OboService(Settings.from_env(), clock=clock, sleep=sleeps, read_timeout=1.0)
-        reset_service(svc)
+        obo.use(svc)
         return svc
 
     yield build
-    reset_service(None)
+    obo.use(None)
 
 
 # -- nothing replayable in the logs, in any test -----------------------------------------

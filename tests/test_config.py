@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from function_app import obo
 from obo.config import SETTING_NAMES, UNSET_ID, Settings
 from obo.errors import ConfigurationError
-from obo.service import reset_service
 from tests.client import call
 
 GOOD = {
@@ -103,7 +103,7 @@ def test_misconfigured_app_answers_problem_not_trace(monkeypatch):
     for name in GOOD:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OBO_CLIENT_ID", "not-a-guid")
-    reset_service(None)
+    obo.use(None)
     try:
         reply = call("me", "a.b.c")
         assert reply.status == 500
@@ -114,7 +114,7 @@ def test_misconfigured_app_answers_problem_not_trace(monkeypatch):
         assert "Traceback" not in reply.body.decode()
         assert call("health").status == 200  # liveness still answers
     finally:
-        reset_service(None)
+        obo.use(None)
 
 
 @pytest.mark.parametrize("name", SETTING_NAMES)
@@ -132,3 +132,74 @@ def test_partial_settings_from_nothing():
     settings, refused = Settings.partial({})
     assert {"OBO_TENANT_ID", "OBO_CLIENT_ID", "OBO_KEY_VAULT_URL", "OBO_CERTIFICATE_NAME"} <= set(refused)
     assert settings.tenant_id == UNSET_ID  # a placeholder, reported by name in ``refused``
+
+
+# -- named downstream APIs: OBO_DOWNSTREAM__<NAME>__<KEY> -------------------------------
+ORDERS = {
+    "OBO_DOWNSTREAM__ORDERS__BASE_URL": "https://orders.example/api",
+    "OBO_DOWNSTREAM__ORDERS__SCOPES": "api://orders/Orders.Read",
+}
+
+
+def test_named_apis_beside_the_default_and_graph():
+    s = Settings.from_env({**GOOD, **ORDERS, "OBO_DOWNSTREAM__Orders__RELAY": "True",
+                           "OBO_DOWNSTREAM__ERP__BASE_URL": "https://erp.example",
+                           "OBO_DOWNSTREAM__ERP__SCOPES": "https://erp.example/saml/.default",
+                           "OBO_DOWNSTREAM__ERP__TOKEN_TYPE": "saml2"})
+    assert sorted(s.apis) == ["default", "erp", "graph", "orders"]
+    orders = s.apis["orders"]
+    assert (orders.base_url, orders.scopes, orders.token_type, orders.relay) == (
+        "https://orders.example/api", ("api://orders/Orders.Read",), "jwt", True)
+    assert (s.apis["erp"].token_type, s.apis["erp"].saml_resource) == ("saml2", "https://erp.example/saml")
+    assert s.apis["default"].relay is False and s.default_api.setting("SCOPES") == "OBO_DOWNSTREAM_SCOPES"
+
+
+def test_graph_is_built_in_and_can_be_overridden():
+    s = Settings.from_env(GOOD)
+    assert (s.apis["graph"].base_url, s.apis["graph"].scopes) == (
+        "https://graph.microsoft.com/v1.0", ("https://graph.microsoft.com/User.Read",))
+    s = Settings.from_env({**GOOD, "OBO_DOWNSTREAM__GRAPH__BASE_URL": "https://graph.microsoft.us/v1.0"})
+    assert s.apis["graph"].base_url == "https://graph.microsoft.us/v1.0"
+
+
+SECRET_LOOKING = "https://user:hunter2@orders.example/api?sig=hunter2"
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "setting", "fragment"),
+    [
+        ({"OBO_DOWNSTREAM__ORDERS__BASE_URL": ""}, "OBO1001", "OBO_DOWNSTREAM__ORDERS__BASE_URL", "is required"),
+        ({"OBO_DOWNSTREAM__ORDERS__BASE_URL": SECRET_LOOKING}, "OBO1001",
+         "OBO_DOWNSTREAM__ORDERS__BASE_URL", "https:// URL without query"),
+        ({"OBO_DOWNSTREAM__ORDERS__SCOPES": "api://orders/Orders.Read https://graph.microsoft.com/User.Read"},
+         "OBO1002", "OBO_DOWNSTREAM__ORDERS__SCOPES", "2 resources"),
+        ({"OBO_DOWNSTREAM__ORDERS__SCOPES": "api://orders/Orders.Read User.Read"},
+         "OBO1002", "OBO_DOWNSTREAM__ORDERS__SCOPES", "AADSTS28000"),
+        ({"OBO_DOWNSTREAM__ORDERS__SCOPE": "x"}, "OBO1001", "OBO_DOWNSTREAM__ORDERS__SCOPE", "BASE_URL, SCOPES"),
+        ({"OBO_DOWNSTREAM__OR-DERS__SCOPES": "x"}, "OBO1001", "OBO_DOWNSTREAM__OR-DERS__SCOPES", "single underscores"),
+        ({"OBO_DOWNSTREAM__DEFAULT__SCOPES": "x"}, "OBO1001", "OBO_DOWNSTREAM__DEFAULT__SCOPES", "OBO_DOWNSTREAM_<KEY>"),
+        ({"OBO_DOWNSTREAM__ORDERS__TOKEN_TYPE": "saml3"}, "OBO1001", "OBO_DOWNSTREAM__ORDERS__TOKEN_TYPE", "jwt, saml2"),
+        ({"OBO_DOWNSTREAM__ORDERS__RELAY": "yes"}, "OBO1001", "OBO_DOWNSTREAM__ORDERS__RELAY", "true or false"),
+        ({"OBO_DOWNSTREAM__ORDERS__TOKEN_TYPE": "saml2"}, "OBO1001", "OBO_DOWNSTREAM__ORDERS__SCOPES", "/.default"),
+        ({"OBO_DOWNSTREAM_SCOPES": "https://graph.microsoft.com/User.Read api://x/y"}, "OBO1002",
+         "OBO_DOWNSTREAM_SCOPES", "resources"),
+    ],
+)
+def test_a_bad_named_api_setting_names_itself_never_its_value(changes, code, setting, fragment):
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({**GOOD, **ORDERS, **changes})
+    assert (info.value.code, info.value.extra["setting"]) == (code, setting)
+    assert setting in info.value.detail and fragment in info.value.detail
+    assert "hunter2" not in info.value.detail
+
+
+def test_scopes_of_one_resource_and_openid_are_one_api():
+    s = Settings.from_env({**GOOD, "OBO_DOWNSTREAM_SCOPES": "User.Read Mail.Read openid "
+                           "https://graph.microsoft.com/GroupMember.Read.All"})
+    assert len(s.default_api.scopes) == 4
+
+
+def test_partial_settings_leave_a_bad_named_api_out():
+    settings, refused = Settings.partial({**GOOD, **ORDERS, "OBO_DOWNSTREAM__ORDERS__BASE_URL": "http://x"})
+    assert set(refused) == {"OBO_DOWNSTREAM__ORDERS__BASE_URL"}
+    assert "orders" not in settings.apis and "graph" in settings.apis

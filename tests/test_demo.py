@@ -20,6 +20,9 @@ def test_demo_round_trip_completes_and_shows_no_token():
     assert "-> HTTP 200" in out
     assert "(the token's tid)" in out and "x1" in out
     assert "Carol's home tenant: not used" in out and "x0" in out
+    assert '"Partner Engineering"' in out  # step 5: /api/profile with Carol's group in Contoso
+    assert "token exchanges x1 (one token for both calls)" in out
+    assert "token exchanges x0 (served from the cache)" in out
     assert "eyJ" not in out  # claims are shown, the token is not (only --serve prints a curl)
 
 

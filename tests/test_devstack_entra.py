@@ -41,7 +41,7 @@ from devstack.stack import DevStack
 GRAPH = "https://graph.microsoft.com"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-CONSENTED_GRAPH_SCOPES = "Mail.Read User.Read User.ReadBasic.All"  # seed: api -> graph
+CONSENTED_GRAPH_SCOPES = "GroupMember.Read.All Mail.Read User.Read User.ReadBasic.All"  # seed: api -> graph in Contoso
 
 
 # -- plumbing ---------------------------------------------------------------------------

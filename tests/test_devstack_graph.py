@@ -97,6 +97,21 @@ def test_guest_upn_in_the_inviting_tenant(stack: DevStack, graph: GraphApi) -> N
     assert body["userPrincipalName"] == "carol_fabrikam.onmicrosoft.com#EXT#@contoso.onmicrosoft.com"
 
 
+def test_member_of_lists_the_users_groups_with_names_only_with_group_permission(stack: DevStack, graph) -> None:
+    seed = stack.seed
+    limited = call(stack, "/me/memberOf", graph_token(stack)).json()  # User.Read alone
+    assert limited["@odata.context"].endswith("/v1.0/$metadata#directoryObjects")
+    assert [g["@odata.type"] for g in limited["value"]] == ["#microsoft.graph.group"] * 2
+    assert all(g["id"] and g["displayName"] is None for g in limited["value"])
+    full = call(stack, "/me/memberOf", graph_token(stack, scopes=["User.Read", "GroupMember.Read.All"])).json()
+    assert sorted(g["displayName"] for g in full["value"]) == ["All Contoso", "Sales"]
+    # a guest sees the groups of the tenant that issued the token, not of her home tenant
+    carol = graph_token(stack, seed.carol, tenant=seed.contoso, scopes=["GroupMember.Read.All"])
+    assert [g["displayName"] for g in call(stack, "/me/memberOf", carol).json()["value"]] == ["Partner Engineering"]
+    assert_graph_error(call(stack, "/me/memberOf", graph_token(stack, scopes=["Mail.Read"])), 403,
+                       "Authorization_RequestDenied")
+
+
 def test_me_with_an_app_only_token_is_a_bad_request(stack: DevStack, graph: GraphApi) -> None:
     seed = stack.seed
     token = stack.directory.app_token(seed.contoso, seed.api, seed.graph)
@@ -221,11 +236,15 @@ def test_echo_root_status_and_auth(stack: DevStack, graph: GraphApi) -> None:
 
 
 # -- routing and faults -----------------------------------------------------------------
-def test_unknown_segment_and_wrong_method(stack: DevStack, graph: GraphApi) -> None:
+@pytest.mark.parametrize("path", ["/nope/x", "/me/memberOf/x", "/me/nothing"])
+def test_unknown_path_is_graphs_404_naming_the_whole_path(stack: DevStack, graph: GraphApi, path) -> None:
     token = graph_token(stack)
-    error = assert_graph_error(call(stack, "/nope/x", token), 400, "BadRequest")
-    assert "'nope'" in error["message"]
-    assert_graph_error(call(stack, "/me", token, method="DELETE"), 405, "Request_BadRequest")
+    error = assert_graph_error(call(stack, path, token), 404, "Request_ResourceNotFound")
+    assert f"Resource '{path[1:]}' does not exist" in error["message"]
+
+
+def test_wrong_method_is_405(stack: DevStack, graph: GraphApi) -> None:
+    assert_graph_error(call(stack, "/me", graph_token(stack), method="DELETE"), 405, "Request_BadRequest")
 
 
 def test_injected_throttling(stack: DevStack, graph: GraphApi) -> None:

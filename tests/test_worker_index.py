@@ -107,7 +107,9 @@ def test_worker_indexes_the_function_app() -> None:
     proc, summary = run_check(app, sample if sample.exists() else None)
     assert proc.returncode == 0 and summary["ok"], proc.stderr
     functions = by_name(summary)
-    assert {"me", "downstream", "health"} <= set(functions), functions
+    assert {"me", "downstream", "health", "profile", "relay"} <= set(functions), functions
+    assert functions["profile"]["route"] == "profile"  # @obo.authorize: only req is bound
+    assert functions["relay"]["route"] == "apis/{name}/{*path}"
     assert functions["me"]["route"] == "me"
     assert functions["me"]["methods"] == ["GET"]
     assert functions["downstream"]["route"] == "downstream/{*path}"
