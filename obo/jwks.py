@@ -14,8 +14,10 @@ from typing import Any
 
 import requests
 from jwt.algorithms import RSAAlgorithm
+from jwt.exceptions import PyJWTError
 
 from obo.errors import DependencyUnavailable
+from obo.transport import json_object
 
 REFRESH_COOLDOWN = 300.0  # seconds between refreshes of one tenant's keys
 MAX_AGE = 24 * 3600.0  # refresh known keys at least daily so retired keys drop out
@@ -99,14 +101,22 @@ class KeySource:
     def _fetch(self, tid: str) -> dict[str, Any]:
         discovery = self._session.get(f"{self._host}/{tid}/v2.0/.well-known/openid-configuration")
         discovery.raise_for_status()
-        jwks_uri = discovery.json()["jwks_uri"]
+        jwks_uri = json_object(discovery).get("jwks_uri")
+        if not isinstance(jwks_uri, str):
+            raise ValueError("the discovery document names no jwks_uri")
         response = self._session.get(jwks_uri)
         response.raise_for_status()
+        listed = json_object(response).get("keys")
         keys: dict[str, Any] = {}
-        for jwk in response.json().get("keys", []):
-            if jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig" or "kid" not in jwk:
+        for jwk in listed if isinstance(listed, list) else []:  # skip what is not an RSA key
+            if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
                 continue
-            keys[jwk["kid"]] = RSAAlgorithm.from_jwk(json.dumps(jwk))
+            if jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig":
+                continue
+            try:
+                keys[jwk["kid"]] = RSAAlgorithm.from_jwk(json.dumps(jwk))
+            except (PyJWTError, ValueError, TypeError):
+                continue
         if not keys:
             raise ValueError("the key set holds no RSA signing keys")
         return keys
