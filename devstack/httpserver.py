@@ -66,6 +66,7 @@ class Fault:
     route: str | None = None  # only requests to this route name, or all when None
     body: bytes | None = None  # answer this instead of the service's own body (a proxy's page)
     content_type: str = "text/html"  # of ``body``; "application/json" for malformed JSON answers
+    headers: dict[str, str] = field(default_factory=dict)  # added to the answer, whichever it is
 
 
 class Service:
@@ -113,17 +114,20 @@ class Service:
             self.counters[(name, tenant)] += 1
             self.cookies_received.append((name, request.headers.get("cookie")))
             fault = self._take_fault(name)
-            if fault is not None:
-                if fault.latency:
-                    time.sleep(fault.latency)
-                if fault.drop:
-                    return name, None
-                if fault.status:
-                    if fault.body is not None:  # a proxy's HTML page, a malformed answer
-                        headers = {"Content-Type": fault.content_type}
-                        return name, Response(fault.status, fault.body, headers)
-                    return name, self.fault_response(fault)
-            return name, handler(request)
+            if fault is None:
+                return name, handler(request)
+            if fault.latency:
+                time.sleep(fault.latency)
+            if fault.drop:
+                return name, None
+            if fault.status and fault.body is not None:  # a proxy's page, a malformed answer
+                response = Response(fault.status, fault.body, {"Content-Type": fault.content_type})
+            elif fault.status:
+                response = self.fault_response(fault)
+            else:
+                response = handler(request)
+            response.headers.update(fault.headers)
+            return name, response
         status = 405 if allowed else 404
         return "-", Response.json({"error": {"code": "NotFound", "message": request.path}}, status)
 

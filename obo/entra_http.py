@@ -2,7 +2,9 @@
 
 - 429/5xx become :class:`EntraUnavailable` instead of responses. MSAL's throttle memory is
   keyed by URL, client and scope, not by user: an answer it never sees cannot be replayed to
-  another user, and each caller gets its own 503.
+  another user, and each caller gets its own 503. MSAL also remembers, under that same key,
+  *any* answer that carries ``Retry-After`` (msal/throttled_http_client.py), a 200 with one
+  user's token included, so the header is removed from every answer MSAL does see.
 - No redirects: the user's token and the client assertion are never re-posted elsewhere.
 - Every other answer must be a JSON object (Entra's endpoints answer nothing else, errors
   included) and a discovery document must name its endpoints as strings; anything else (a
@@ -82,6 +84,7 @@ class EntraHttpClient:
             raise EntraAnswerUnreadable(response.status_code, "no JSON") from None
         if not isinstance(body, dict):
             raise EntraAnswerUnreadable(response.status_code, f"a JSON {_kind(body)}")
+        response.headers.pop("Retry-After", None)  # or MSAL replays it to other users
         return response
 
 

@@ -89,6 +89,27 @@ def test_entra_cookies_from_one_users_exchange_and_discovery_never_reach_the_nex
         _assert_reached_without_cookies(stack.entra, route)
 
 
+def test_an_answer_with_retry_after_is_never_replayed_to_another_user(service, stack):
+    # MSAL remembers any answer carrying Retry-After under (URL, client, scope), not the user
+    seed = stack.seed
+    stack.entra.inject(Fault(route="token", headers={"Retry-After": "60"}, count=1))
+    assert call("me", _token(stack, seed.alice)).json()["id"] == seed.alice.object_ids[
+        seed.contoso.id]
+    carol = call("me", _token(stack, seed.carol, tenant=seed.contoso))  # same tenant, scope
+    assert carol.status == 200, carol.body
+    assert carol.json()["id"] == seed.carol.object_ids[seed.contoso.id]
+    assert stack.entra.calls("token", seed.contoso.id) == 2
+
+
+def test_a_refusal_with_retry_after_is_never_replayed_to_another_user(service, stack):
+    seed = stack.seed
+    stack.entra.inject(Fault(route="token", headers={"Retry-After": "60"}, count=1))
+    dave = call("me", _token(stack, seed.dave))  # Entra: 400, MFA required
+    assert (dave.status, dave.json()["code"]) == (401, "AADSTS50076")
+    alice = call("me", _token(stack, seed.alice))
+    assert alice.status == 200 and alice.json()["id"] == seed.alice.object_ids[seed.contoso.id]
+
+
 def test_key_vault_requests_carry_no_cookie_from_earlier_answers(service, stack):
     stack.vault.set_cookies = ["kv-affinity=node3; Path=/; Secure", "JSESSIONID=kv; Path=/"]
     stack.identity.set_cookies = ["mi-affinity=1; Path=/"]
