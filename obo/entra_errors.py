@@ -26,7 +26,7 @@ _ID = re.compile(r"[0-9A-Fa-f-]{8,64}")  # Entra's correlation and trace ids are
 _AADSTS = re.compile(r"[0-9]{1,9}")
 # Entra's access tokens live 60-90 minutes by default, at most a day by policy (CAE: 28 h).
 MAX_LIFETIME = 2 * 24 * 3600.0
-MAX_TOKEN_LENGTH = 64 * 1024
+MAX_TOKEN_LENGTH = 256 * 1024  # a SAML assertion with many attributes, base64url
 
 
 def codes(result: dict[str, Any]) -> list[int]:

@@ -147,6 +147,16 @@ def test_shared_session_keeps_no_auth_no_cookies_and_follows_no_redirect(service
     assert len(session.cookies) == 0 and stack.graph.calls("echo") == 1
 
 
+def test_no_ambient_credentials_from_netrc(service, stack, tmp_path, monkeypatch):
+    # requests adds Basic auth from ~/.netrc (or $NETRC) for a matching host unless told not to
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login shared password s3cr3t\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    reply = call("downstream/echo/a", _token(stack, stack.seed.alice))
+    assert reply.status == 200, reply.body  # API 2 got the user's OBO token, not Basic auth
+    assert reply.json()["aud"] == "https://graph.microsoft.com"
+
+
 # -- 6. no forged log lines ---------------------------------------------------------------
 
 
