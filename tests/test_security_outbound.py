@@ -527,15 +527,20 @@ def _relay_redirect(stack, location: str, status: str = "302"):
     ],
     ids=["absolute-path", "relative", "dot-dot-inside", "absolute-url", "host-case"],
 )
-@pytest.mark.parametrize("status", ["301", "302", "303", "307", "308"])
-def test_redirect_inside_the_base_url_becomes_a_relay_path(service, stack, location, relayed, status):
+def test_redirect_inside_the_base_url_becomes_a_relay_path(service, stack, location, relayed):
     base = stack.graph.base_url
     target = location.replace("{base}", base).replace("{BASE}", base.upper().replace("HTTPS", "https"))
-    reply = _relay_redirect(stack, target, status)
-    assert reply.status == int(status), reply.body
+    reply = _relay_redirect(stack, target)
+    assert reply.status == 302, reply.body
     assert reply.headers["Location"] == relayed
     assert reply.body == b""  # a redirect's body would repeat API 2's URL
     assert base.removeprefix("https://") not in json.dumps(reply.headers)
+
+
+@pytest.mark.parametrize("status", [301, 303, 307, 308])
+def test_every_redirect_status_is_rewritten_alike(service, stack, status):
+    reply = _relay_redirect(stack, f"{stack.graph.base_url}/v1.0/echo/z", str(status))
+    assert (reply.status, reply.headers["Location"]) == (status, "/api/downstream/echo/z")
 
 
 @pytest.mark.parametrize(
