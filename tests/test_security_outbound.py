@@ -406,6 +406,21 @@ def test_token_answer_with_unusable_fields_is_502_and_never_sent_downstream(serv
 
 
 @pytest.mark.parametrize(
+    "body, code",
+    [(b"[]", "OBO5003"), (b"<html></html>", "OBO5003"),
+     (_token_answer(access_token={"nested": "x"}, expires_in="3599"), "OBO5004"),
+     (_token_answer(access_token="PHNhbWw+", expires_in="-1"), "OBO5004")],
+    ids=["array", "html", "token-object", "expires-negative"],
+)
+def test_v1_saml_answers_of_the_wrong_type_are_502(configure, stack, body, code):
+    configure(**stack.saml_overrides("saml2", "v1"))
+    stack.entra.inject(Fault(status=200, route="token_v1", body=body, content_type=JSON))
+    reply = call("downstream/whoami", _token(stack, stack.seed.alice))
+    assert (reply.status, reply.json()["code"]) == (502, code), reply.body
+    assert stack.saml_api.calls("whoami") == 0
+
+
+@pytest.mark.parametrize(
     "codes",
     [50076, "50076", {"50076": 1}, [{"code": 1}], ["²"], [True], [None], [10**30], "", None],
     ids=["int", "string", "object", "objects", "unicode-digit", "bool", "null", "huge", "empty",
