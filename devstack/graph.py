@@ -23,7 +23,8 @@ Behaviour follows Microsoft's documentation:
   challenge with the claims as base64 in ``WWW-Authenticate``.
 
 ``/v1.0/echo/{rest...}`` is not Graph: it answers any method with what arrived, so relay
-tests can see the method, path, query, body and headers the middle tier forwarded.
+tests can see the method, path, query, body and headers the middle tier forwarded
+(``echo_status`` and ``echo_location`` pick the status and a ``Location`` header).
 """
 
 from __future__ import annotations
@@ -243,7 +244,11 @@ class GraphApi(Service):
             "tid": claims.get("tid"), "aud": claims.get("aud"), "scp": claims.get("scp"),
         }
         status = req.query.get("echo_status", "200")  # lets a test pick API 2's status
-        return self._ok(req, echoed, int(status) if status.isdigit() else 200)
+        response = self._ok(req, echoed, int(status) if status.isdigit() else 200)
+        if "echo_location" in req.query:  # ...and a Location, e.g. Graph's 302 to a
+            # pre-authenticated download URL on another host ("Download driveItem content")
+            response.headers["Location"] = req.query["echo_location"]
+        return response
 
     # -- rendering --------------------------------------------------------------------
     def _ids(self, req: Request) -> dict[str, str]:

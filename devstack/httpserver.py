@@ -1,8 +1,10 @@
 """A tiny threaded HTTP(S) server with routing, fault switches and request counters.
 
 Each stand-in is a :class:`Service`: a list of routes plus the switches a test flips to
-make it slow, throttled, failing or unreachable. Counters record every request by route
-name and tenant so a test can assert exactly which calls reached the stand-in.
+make it slow, throttled, failing, unreachable, answering garbage, or setting cookies the
+way load balancers and real services do. Counters record every request by route name and
+tenant, and the ``Cookie`` header each request carried, so a test can assert exactly which
+calls reached the stand-in and what state they brought along.
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ class Fault:
     drop: bool = False
     count: int | None = None
     route: str | None = None  # only requests to this route name, or all when None
-    body: bytes | None = None  # answer this (as text/html) instead of the service's error body
+    body: bytes | None = None  # answer this instead of the service's own body (a proxy's page)
+    content_type: str = "text/html"  # of ``body``; "application/json" for malformed JSON answers
+    headers: dict[str, str] = field(default_factory=dict)  # added to the answer, whichever it is
 
 
 class Service:
@@ -76,6 +80,12 @@ class Service:
         self._lock = threading.Lock()
         self.counters: collections.Counter[tuple[str, str]] = collections.Counter()
         self.answers: collections.Counter[tuple[str, int]] = collections.Counter()
+        # (route name, Cookie header or None) of recent requests: what state clients sent back
+        self.cookies_received: collections.deque[tuple[str, str | None]] = collections.deque(
+            maxlen=10_000
+        )
+        # Set-Cookie values added to every answer while set (session and affinity cookies)
+        self.set_cookies: list[str] = []
         self.base_url = ""
 
     # -- routing -------------------------------------------------------------------
@@ -102,17 +112,22 @@ class Service:
             request.params = match.groupdict()
             tenant = request.params.get("tenant", "-")
             self.counters[(name, tenant)] += 1
+            self.cookies_received.append((name, request.headers.get("cookie")))
             fault = self._take_fault(name)
-            if fault is not None:
-                if fault.latency:
-                    time.sleep(fault.latency)
-                if fault.drop:
-                    return name, None
-                if fault.status:
-                    if fault.body is not None:  # e.g. a proxy's HTML error page
-                        return name, Response(fault.status, fault.body, {"Content-Type": "text/html"})
-                    return name, self.fault_response(fault)
-            return name, handler(request)
+            if fault is None:
+                return name, handler(request)
+            if fault.latency:
+                time.sleep(fault.latency)
+            if fault.drop:
+                return name, None
+            if fault.status and fault.body is not None:  # a proxy's page, a malformed answer
+                response = Response(fault.status, fault.body, {"Content-Type": fault.content_type})
+            elif fault.status:
+                response = self.fault_response(fault)
+            else:
+                response = handler(request)
+            response.headers.update(fault.headers)
+            return name, response
         status = 405 if allowed else 404
         return "-", Response.json({"error": {"code": "NotFound", "message": request.path}}, status)
 
@@ -128,6 +143,7 @@ class Service:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self.set_cookies = []
 
     def _take_fault(self, route_name: str) -> Fault | None:
         with self._lock:
@@ -154,10 +170,16 @@ class Service:
         with self._lock:
             return self.answers[(route_name, status)]
 
+    def cookies(self, route_name: str | None = None) -> list[str | None]:
+        """The ``Cookie`` header (None when absent) of each recent request, oldest first."""
+        with self._lock:
+            return [c for name, c in self.cookies_received if route_name in (None, name)]
+
     def reset_counters(self) -> None:
         with self._lock:
             self.counters.clear()
             self.answers.clear()
+            self.cookies_received.clear()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -190,6 +212,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         for key, value in response.headers.items():
             self.send_header(key, value)
+        for cookie in list(self.service.set_cookies):
+            self.send_header("Set-Cookie", cookie)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD":

@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from obo.errors import ConfigurationError
+from obo.logsafe import loggable_url
 
 # Every setting the code reads; infra/ and local.settings.sample.json must use these names.
 SETTING_NAMES = (
@@ -156,7 +157,9 @@ class Settings:
             certificate_name = _certificate_name(get("OBO_CERTIFICATE_NAME"))
         ca_bundle = get("OBO_CA_BUNDLE") or None
         if ca_bundle and not Path(ca_bundle).is_file():
-            raise _invalid("OBO_CA_BUNDLE", f"file {ca_bundle!r} does not exist")
+            raise _invalid(
+                "OBO_CA_BUNDLE", "names a file that does not exist", f"(path: {ca_bundle!r})"
+            )
         return cls(
             tenant_id=tenant_id,
             client_id=client_id,
@@ -340,13 +343,18 @@ def _split(value: str) -> list[str]:
     return [part for part in _SPLIT.split(value) if part]
 
 
-def _invalid(name: str, why: str) -> ConfigurationError:
-    return ConfigurationError("OBO1001", f"Setting {name} {why}.", setting=name)
+def _invalid(name: str, why: str, for_operators: str = "") -> ConfigurationError:
+    """OBO1001 naming the setting and the rule, never the refused value: it may be a secret
+    pasted into the wrong setting, or a URL with a SAS. ``for_operators`` (the log only) may
+    add what is safe to show, such as a URL without its query."""
+    public = f"Setting {name} {why}."
+    detail = f"{public} {for_operators}" if for_operators else public
+    return ConfigurationError("OBO1001", detail, public_detail=public, setting=name)
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value.lower() not in allowed:
-        raise _invalid(name, f"must be one of {', '.join(allowed)}, got {value[:40]!r}")
+        raise _invalid(name, f"must be one of {', '.join(allowed)}")
     return value.lower()
 
 
@@ -356,15 +364,25 @@ def _guid(name: str, value: str) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise _invalid(name, f"must be a GUID, got {value[:40]!r}") from None
+        raise _invalid(name, "must be a GUID") from None
 
 
 def _https_url(name: str, value: str) -> str:
     if not value:
         raise _invalid(name, "is required")
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
-        raise _invalid(name, f"must be an https:// URL without query, got {value[:80]!r}")
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme == "https" and bool(parts.hostname) and not parts.query
+        valid = valid and not parts.fragment and not parts.username and not parts.password
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        valid = False
+    if not valid:
+        raise _invalid(
+            name,
+            "must be an https:// URL without query, fragment or user name",
+            f"(got {loggable_url(value)})",
+        )
     return value.rstrip("/")
 
 

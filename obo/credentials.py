@@ -33,8 +33,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from obo.config import Settings
 from obo.errors import DependencyError, DependencyFailed, DependencyTimeout, DependencyUnavailable
+from obo.logsafe import loggable_url
 from obo.shared_load import SharedLoad
-from obo.transport import trust_store
+from obo.transport import Session, azure_transport, new_session
 
 log = logging.getLogger("obo.credentials")
 
@@ -149,10 +150,17 @@ class CertificateSource:
         credential_factory: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.time,
         deadline: float | None = None,
+        *,
+        session: Session | None = None,
     ) -> None:
         deadline = KEY_VAULT_DEADLINE if deadline is None else deadline
         self._settings = settings
-        self._credential_factory = credential_factory or _default_credential
+        # Key Vault and the identity endpoint are called through a session that keeps no
+        # cookies (obo.transport), never through azure-core's own cookie-keeping one.
+        self._session = session or new_session(settings.ca_bundle)
+        self._credential_factory = credential_factory or (
+            lambda: _default_credential(azure_transport(self._session))
+        )
         self._clock = clock
         self._next_check = float("-inf")
         self._lock = threading.Lock()  # guards _next_check and _futile; never held across I/O
@@ -221,6 +229,7 @@ class CertificateSource:
     def _load(self) -> ClientCertificate:
         from azure.core.exceptions import (
             ClientAuthenticationError,
+            DecodeError,
             HttpResponseError,
             ResourceNotFoundError,
             ServiceRequestError,
@@ -230,7 +239,8 @@ class CertificateSource:
 
         certificates, secrets = self._key_vault_clients()
         name = self._settings.certificate_name
-        where = f"certificate '{name}' in {self._settings.key_vault_url}"
+        # Operators read where (the log); callers only learn that the credential failed.
+        where = f"certificate '{name}' in {loggable_url(self._settings.key_vault_url)}"
         try:
             properties = certificates.get_certificate(name)
             secret = secrets.get_secret(name, properties.properties.version)
@@ -238,19 +248,38 @@ class CertificateSource:
                 str(properties.properties.version), secret.value, secret.properties.content_type
             )
         except ServiceResponseTimeoutError as exc:
-            raise DependencyTimeout("OBO4005", f"Key Vault timed out reading the {where}.") from exc
+            raise DependencyTimeout(
+                "OBO4005",
+                f"Key Vault timed out reading the {where}.",
+                public_detail="Key Vault did not answer in time for the API's credential.",
+            ) from exc
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise DependencyUnavailable(
-                "OBO4001", f"Key Vault is unreachable ({where}).", retry_after=KEY_VAULT_RETRY_AFTER
+                "OBO4001",
+                f"Key Vault is unreachable ({where}).",
+                public_detail="Key Vault is unreachable for the API's credential.",
+                retry_after=KEY_VAULT_RETRY_AFTER,
             ) from exc
         except ResourceNotFoundError as exc:
-            raise DependencyFailed("OBO4003", f"Key Vault has no {where}.") from exc
+            raise DependencyFailed(
+                "OBO4003",
+                f"Key Vault has no {where}.",
+                public_detail="The API's certificate was not found in Key Vault.",
+            ) from exc
         except ClientAuthenticationError as exc:
             raise DependencyUnavailable(
                 "OBO4004",
                 "No managed identity token for Key Vault (check IDENTITY_ENDPOINT and "
                 "AZURE_CLIENT_ID in Azure, or 'az login' locally).",
+                public_detail="No managed identity token for Key Vault.",
                 retry_after=KEY_VAULT_RETRY_AFTER,
+            ) from exc
+        except (DecodeError, ValueError, TypeError, AttributeError) as exc:
+            # AttributeError/DecodeError: an answer of another JSON type, or no JSON (a proxy's)
+            raise DependencyFailed(
+                "OBO4006",
+                f"The {where} holds no usable private key, or Key Vault's answer was not one.",
+                public_detail="The API's credential in Key Vault is not usable.",
             ) from exc
         except HttpResponseError as exc:
             status = exc.status_code or 0
@@ -258,15 +287,15 @@ class CertificateSource:
                 raise DependencyUnavailable(
                     "OBO4001",
                     f"Key Vault answered {status} reading the {where}.",
+                    public_detail=f"Key Vault answered {status} for the API's credential.",
                     retry_after=KEY_VAULT_RETRY_AFTER,
                 ) from exc
             raise DependencyFailed(
                 "OBO4002",
                 f"Key Vault refused to read the {where} ({status}). Grant the Function App's "
                 "identity 'Key Vault Certificate User' and 'Key Vault Secrets User' on the vault.",
+                public_detail=f"Key Vault refused to read the API's credential ({status}).",
             ) from exc
-        except (ValueError, TypeError) as exc:
-            raise DependencyFailed("OBO4006", f"The {where} holds no usable private key.") from exc
 
     def _key_vault_clients(self) -> tuple[Any, Any]:
         if self._clients is None:
@@ -281,11 +310,9 @@ class CertificateSource:
                 "retry_total": 1,
                 "retry_status": 0,
                 "retry_backoff_factor": 0.2,
-                "connection_timeout": 3,
-                "read_timeout": 5,
+                # the same trust store as every other outbound call, and no cookie jar
+                "transport": azure_transport(self._session, connection_timeout=3, read_timeout=5),
             }
-            if self._settings.ca_bundle:  # the same trust store as every other outbound call
-                options["connection_verify"] = trust_store(self._settings.ca_bundle)
             url = self._settings.key_vault_url
             self._clients = (
                 CertificateClient(url, credential, **options),
@@ -294,8 +321,8 @@ class CertificateSource:
         return self._clients
 
 
-def _default_credential() -> Any:
+def _default_credential(transport: Any) -> Any:
     from azure.identity import DefaultAzureCredential
 
     # Managed identity in Azure, developer sign-in (Azure CLI, VS Code) locally.
-    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    return DefaultAzureCredential(exclude_interactive_browser_credential=True, transport=transport)

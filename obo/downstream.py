@@ -1,5 +1,7 @@
 """Calls to API 2 with the OBO token: a path that cannot leave the base URL, a safe subset
-of headers, bounded retries of idempotent requests, and errors mapped to 401/4xx/502/504."""
+of headers, bounded retries of idempotent requests, and errors mapped to 401/4xx/502/504.
+Redirects are never followed; a ``Location`` is relayed only as a relay path
+(:mod:`obo.redirects`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from collections.abc import Callable, Mapping
 import requests
 
 from obo.errors import BadRequest, ClaimsChallenge, DependencyFailed, DependencyTimeout
+from obo.logsafe import loggable_url
+from obo.redirects import relay_path, resolved
 from obo.responses import Result
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -80,7 +84,10 @@ class Downstream:
         query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         body: bytes = b"",
+        external_redirects: bool = False,
     ) -> Result:
+        """API 2's answer. A redirect outside the base URL is OBO6007 (502) unless
+        ``external_redirects``: then it is returned, its target in ``Result.location``."""
         url = f"{self._base}/{safe_path(path)}"
         outgoing = {
             k: v for k, v in (headers or {}).items() if k.lower() in FORWARDED_REQUEST_HEADERS
@@ -107,11 +114,10 @@ class Downstream:
             if response.status_code in RETRY_STATUSES and attempt < attempts and wait is not None:
                 self._sleep(wait)
                 continue
-            return self._result(response)
+            return self._result(response, external_redirects)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @staticmethod
-    def _result(response: requests.Response) -> Result:
+    def _result(self, response: requests.Response, external_redirects: bool) -> Result:
         status = response.status_code
         if status == 401:
             challenge = response.headers.get("WWW-Authenticate", "")
@@ -133,7 +139,26 @@ class Downstream:
         relayed = {
             k: v for k, v in response.headers.items() if k.lower() in RELAYED_RESPONSE_HEADERS
         }
-        return Result(status, response.content, relayed)
+        location = response.headers.get("Location")
+        if location is None:
+            return Result(status, response.content, relayed)
+        target = resolved(location, response.url)
+        relayed = {k: v for k, v in relayed.items() if k.lower() != "location"}
+        rewritten = relay_path(target, self._base, safe_path) if target else None
+        if rewritten is not None:
+            relayed["Location"] = rewritten
+        elif 300 <= status < 400 and not external_redirects:
+            raise DependencyFailed(
+                "OBO6007",
+                f"The downstream API answered {status} redirecting outside "
+                f"OBO_DOWNSTREAM_BASE_URL (to {loggable_url(target or '')}); not relayed.",
+                public_detail="The downstream API answered with a redirect this API does "
+                "not relay.",
+                downstream_status=status,
+            )
+        # a redirect's body repeats its target (and API 2's origin): never relayed
+        content = b"" if 300 <= status < 400 else response.content
+        return Result(status, content, relayed, location=target)
 
 
 def _retry_wait(response: requests.Response, attempt: int) -> float | None:

@@ -2,8 +2,14 @@
 
 - 429/5xx become :class:`EntraUnavailable` instead of responses. MSAL's throttle memory is
   keyed by URL, client and scope, not by user: an answer it never sees cannot be replayed to
-  another user, and each caller gets its own 503.
+  another user, and each caller gets its own 503. MSAL also remembers, under that same key,
+  *any* answer that carries ``Retry-After`` (msal/throttled_http_client.py), a 200 with one
+  user's token included, so the header is removed from every answer MSAL does see.
 - No redirects: the user's token and the client assertion are never re-posted elsewhere.
+- Every other answer must be a JSON object (Entra's endpoints answer nothing else, errors
+  included) and a discovery document must name its endpoints as strings; anything else (a
+  proxy's HTML page, an array, a string, ``null``) raises :class:`EntraAnswerUnreadable`
+  before MSAL reads it, so it crashes nothing and MSAL never logs the raw text.
 
 With a :class:`obo.trace.RequestTrace` it also notes what each token request carried (names,
 never values).
@@ -24,6 +30,18 @@ class EntraUnavailable(Exception):
         self.status, self.retry_after, self.body = status, retry_after, body
 
 
+class EntraAnswerUnreadable(Exception):
+    """Entra's answer is not the JSON object its endpoint documents."""
+
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(f"Entra answered {status} with {why}")
+        self.status, self.why = status, why
+
+
+# What MSAL reads from a tenant's OpenID configuration (msal/authority.py)
+_DISCOVERY_FIELDS = ("authorization_endpoint", "token_endpoint")
+
+
 class EntraHttpClient:
     def __init__(self, session: requests.Session, trace: RequestTrace | None = None) -> None:
         self._session = session
@@ -38,7 +56,14 @@ class EntraHttpClient:
 
     def get(self, url: str, **kwargs: Any) -> Any:
         kwargs["allow_redirects"] = False
-        return self._checked(self._session.get(url, **kwargs))
+        response = self._checked(self._session.get(url, **kwargs))
+        if response.status_code == 200 and url.split("?")[0].endswith(
+            "/.well-known/openid-configuration"
+        ):
+            document = response.json()
+            if not all(isinstance(document.get(f), str) for f in _DISCOVERY_FIELDS):
+                raise EntraAnswerUnreadable(200, "a discovery document without its endpoints")
+        return response
 
     def close(self) -> None:  # the session outlives any one MSAL client
         pass
@@ -48,12 +73,25 @@ class EntraHttpClient:
         if response.status_code == 429 or response.status_code >= 500:
             try:
                 body = response.json()
-            except ValueError:
+            except (ValueError, RecursionError):
                 body = None
             if not isinstance(body, dict):
                 body = {}
             raise EntraUnavailable(response.status_code, retry_after(response.headers), body)
+        try:
+            body = response.json()
+        except (ValueError, RecursionError):  # not JSON, undecodable, or nested too deep
+            raise EntraAnswerUnreadable(response.status_code, "no JSON") from None
+        if not isinstance(body, dict):
+            raise EntraAnswerUnreadable(response.status_code, f"a JSON {_kind(body)}")
+        response.headers.pop("Retry-After", None)  # or MSAL replays it to other users
         return response
+
+
+def _kind(value: Any) -> str:
+    return {list: "array", str: "string", type(None): "null", bool: "boolean"}.get(
+        type(value), "number"
+    )
 
 
 def retry_after(headers: Any) -> int:

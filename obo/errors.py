@@ -16,6 +16,13 @@
 Codes are stable and searchable: OBO1xxx configuration, OBO2xxx request, OBO3xxx token
 validation, OBO4xxx credential (Key Vault), OBO5xxx exchange (Entra), OBO6xxx downstream.
 Entra's ``AADSTS…`` codes pass through unchanged. A ``detail`` never holds a token or key.
+
+Two audiences read an error: the caller reads ``public_detail`` (the body and
+``WWW-Authenticate``), operators read ``detail`` (the log). They differ where the specifics
+are configuration an attacker should not learn (a Key Vault URL, a certificate name, scopes,
+file paths): the caller gets the code and a generic sentence, the log names what to fix.
+Both are made printable (control characters escaped), since details quote values from
+tokens and from Entra that nothing has verified (docs/security.md).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
+
+from obo.logsafe import printable
 
 # A stable, non-dereferenceable URI per code; docs/troubleshooting.md explains each code.
 PROBLEM_TYPE = "urn:obo-middle-tier:problem:"
@@ -32,10 +41,14 @@ class OboError(Exception):
     status = 500
     title = "Internal error"
 
-    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, code: str, detail: str, *, public_detail: str | None = None, **extra: Any
+    ) -> None:
+        detail = printable(detail, limit=2000)
         super().__init__(f"{code}: {detail}")
         self.code = code
-        self.detail = detail
+        self.detail = detail  # for operators: what the log says
+        self.public_detail = detail if public_detail is None else printable(public_detail)
         self.extra = {k: v for k, v in extra.items() if v is not None}
 
     def headers(self) -> dict[str, str]:
@@ -46,7 +59,7 @@ class OboError(Exception):
             "type": PROBLEM_TYPE + self.code,
             "title": self.title,
             "status": self.status,
-            "detail": self.detail,
+            "detail": self.public_detail,
             "code": self.code,
             **self.extra,
         }
@@ -90,7 +103,7 @@ class Unauthorized(OboError):
             return {"WWW-Authenticate": 'Bearer realm="api"'}
         return {
             "WWW-Authenticate": f'Bearer realm="api", error="invalid_token", '
-            f'error_description="{_quote(self.detail)}"'
+            f'error_description="{_quote(self.public_detail)}"'
         }
 
 

@@ -34,9 +34,17 @@ import requests
 from obo.cache import ExpiringLru, SingleFlight
 from obo.config import DownstreamSettings, Settings
 from obo.credentials import ClientCredential, CredentialSource
-from obo.entra_errors import certificate_rejected, codes, entra_error, ids
-from obo.entra_http import EntraHttpClient, EntraUnavailable
-from obo.errors import DependencyTimeout, DependencyUnavailable, OboError
+from obo.entra_errors import (
+    certificate_rejected,
+    codes,
+    entra_error,
+    error_name,
+    ids,
+    issued_token,
+)
+from obo.entra_http import EntraAnswerUnreadable, EntraHttpClient, EntraUnavailable
+from obo.errors import DependencyFailed, DependencyTimeout, DependencyUnavailable, OboError
+from obo.logsafe import printable
 from obo.saml import TOKEN_TYPES, V1Client, authorization, decode_assertion
 from obo.shared_load import SharedLoad
 from obo.trace import RequestTrace
@@ -149,14 +157,13 @@ class Exchanger:
             if fresh.version != credential.version:  # the same credential would fail the same
                 log.warning(
                     "Entra no longer accepts credential %s (%s); retrying once with %s",
-                    credential.version,
+                    printable(credential.version),
                     codes(result),
-                    fresh.version,
+                    printable(fresh.version),
                 )
                 result = self._acquire(fresh, caller, assertion, claims, api)
         if "access_token" in result:
-            expires_at = self._clock() + _seconds(result.get("expires_in"))
-            return OboToken(result["authorization"], expires_at)
+            return OboToken(result["authorization"], self._clock() + result["lifetime"])
         raise entra_error(result, list(api.scopes))
 
     @staticmethod
@@ -201,9 +208,10 @@ class Exchanger:
         outcome = "failed"
         try:
             result = self._request(credential, caller, assertion, claims, api)
-            if "access_token" in result:  # a SAML answer that is not one fails right here
-                result["authorization"] = self._authorization(str(result["access_token"]), api)
-            outcome = "ok" if "access_token" in result else str(result.get("error"))
+            if "access_token" in result:  # a malformed or wrong-type answer fails right here
+                issued, result["lifetime"] = issued_token(result)
+                result["authorization"] = self._authorization(issued, api)
+            outcome = "ok" if "access_token" in result else error_name(result) or "malformed"
             return result
         except OboError as exc:  # no credential (OBO4xxx), or an answer we cannot use
             outcome = exc.code
@@ -215,6 +223,14 @@ class Exchanger:
                 f"Entra ID answered {exc.status} to the token exchange; try again later.",
                 retry_after=exc.retry_after,
                 **ids(exc.body),
+            ) from exc
+        except EntraAnswerUnreadable as exc:
+            outcome = "unreadable"
+            raise DependencyFailed(
+                "OBO5003",
+                f"Entra ID answered the token exchange (or its discovery) with {exc.status} "
+                f"and {exc.why}, not the JSON object it documents.",
+                public_detail="Entra ID's answer to the token exchange could not be read.",
             ) from exc
         except requests.Timeout as exc:
             outcome = "timeout"
@@ -318,11 +334,3 @@ def _cache_key(assertion: str, tid: str, scopes: list[str], claims: str | None) 
 
 def _is_public_cloud(host: str) -> bool:
     return host.rstrip("/") in ("https://login.microsoftonline.com", "https://login.windows.net")
-
-
-def _seconds(value: Any) -> float:
-    """``expires_in``: a number on v2, a string on v1; anything else means "do not cache"."""
-    try:
-        return max(0.0, float(value or 0))
-    except (TypeError, ValueError):
-        return 0.0

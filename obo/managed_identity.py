@@ -18,6 +18,7 @@ from obo.config import Settings
 from obo.credentials import ClientCredential
 from obo.errors import DependencyTimeout, DependencyUnavailable
 from obo.shared_load import SharedLoad
+from obo.transport import Session, azure_transport, new_session
 
 IDENTITY_RETRY_AFTER = 5  # seconds a caller is asked to wait after an identity failure
 IDENTITY_FAILURE_MEMO = 5.0  # a failure is answered at once for this long, then retried
@@ -51,9 +52,13 @@ class ManagedIdentitySource:
         settings: Settings,
         credential_factory: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        session: Session | None = None,
     ) -> None:
         self._scope = settings.federation_audience + "/.default"
-        self._credential_factory = credential_factory or _managed_identity
+        # through a session that keeps no cookies (obo.transport), not azure-core's own
+        session = session or new_session(settings.ca_bundle)
+        self._credential_factory = credential_factory or (lambda: _managed_identity(session))
         self._clock = clock
         self._credential: Any = None
         self._current = ManagedIdentityAssertion(self._token)
@@ -99,7 +104,9 @@ class ManagedIdentitySource:
             raise DependencyTimeout(
                 "OBO4005", "The managed identity endpoint timed out."
             ) from exc
-        except (AzureError, ValueError, OSError) as exc:  # MSAL raises ValueError on non-JSON
+        # MSAL raises ValueError on non-JSON, and AttributeError/TypeError/KeyError on JSON
+        # of another shape (an array, a number, a list where a string belongs)
+        except (AzureError, ValueError, OSError, TypeError, AttributeError, KeyError) as exc:
             # azure-identity reports "no such identity" and "endpoint failing" alike
             # (CredentialUnavailableError), so one answer names both causes.
             raise DependencyUnavailable(
@@ -108,11 +115,12 @@ class ManagedIdentitySource:
                 "the identity endpoint failed, or has no such identity (assign it to the "
                 "Function App; AZURE_CLIENT_ID = its client id; outside Azure use "
                 "OBO_CLIENT_CREDENTIAL=certificate).",
+                public_detail="No managed identity token for the API's federated credential.",
                 retry_after=IDENTITY_RETRY_AFTER,
             ) from exc
 
 
-def _managed_identity() -> Any:
+def _managed_identity(session: Session) -> Any:
     from azure.identity import ManagedIdentityCredential
 
     # Only a managed identity can be API 1's federated credential; a developer sign-in cannot.
@@ -120,6 +128,5 @@ def _managed_identity() -> Any:
         client_id=os.environ.get("AZURE_CLIENT_ID") or None,
         retry_total=1,  # a user is waiting: worst case about 2 x 3 s, then 503/504
         retry_backoff_factor=0.2,
-        connection_timeout=2,
-        read_timeout=3,
+        transport=azure_transport(session, connection_timeout=2, read_timeout=3),
     )

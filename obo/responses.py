@@ -23,7 +23,10 @@ class Result:
 
     status: int
     body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # what may reach the caller
+    # API 2's own Location, resolved: for code using the library (a pre-authenticated
+    # download URL, say), never relayed to callers as is
+    location: str | None = None
 
     def json(self) -> Any:
         """The body as JSON (``ValueError`` if it is not JSON)."""

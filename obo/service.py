@@ -20,7 +20,7 @@ from obo.downstream import Downstream
 from obo.exchange import Exchanger
 from obo.jwks import KeySource
 from obo.managed_identity import ManagedIdentitySource
-from obo.transport import READ_TIMEOUT, new_session
+from obo.transport import READ_TIMEOUT, Session, new_session
 from obo.validation import Caller, TokenValidator
 
 
@@ -38,7 +38,7 @@ class OboService:
         session = new_session(settings.ca_bundle, read_timeout=read_timeout)
         self.keys = KeySource(session, settings.authority_host, clock)
         self.validator = TokenValidator(settings, self.keys, clock)
-        self.credentials = _credential_source(settings, credential_factory, clock)
+        self.credentials = _credential_source(settings, credential_factory, clock, session)
         self.exchanger = Exchanger(settings, self.credentials, session, clock)
         self.downstream = {
             name: Downstream(api.base_url, session, sleep) for name, api in settings.apis.items()
@@ -54,11 +54,12 @@ def _credential_source(
     settings: Settings,
     credential_factory: Callable[[], Any] | None = None,
     clock: Callable[[], float] = time.time,
+    session: Session | None = None,
 ) -> CredentialSource:
-    """The source ``OBO_CLIENT_CREDENTIAL`` names."""
+    """The source ``OBO_CLIENT_CREDENTIAL`` names, on the shared cookie-less session."""
     if settings.client_credential == "managed_identity":
-        return ManagedIdentitySource(settings, credential_factory, clock)
-    return CertificateSource(settings, credential_factory, clock)
+        return ManagedIdentitySource(settings, credential_factory, clock, session=session)
+    return CertificateSource(settings, credential_factory, clock, session=session)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
