@@ -4,8 +4,9 @@
   token is issued by the resource tenant, and only that tenant can exchange it.
 - MSAL's throttle memory is keyed by URL, client and scope, not by user, so the HTTP client
   handed to MSAL (:mod:`obo.entra_http`) raises on 429/5xx: each caller gets its own 503.
-- Results are cached under a hash of (token, tenant, scopes, claims); concurrent misses for
-  the same key share one call to Entra.
+- Results are cached per (token, tenant, scopes, claims) in :mod:`obo.fleet_cache`: in this
+  process, and with ``OBO_CACHE_URL`` in Redis for every instance; concurrent misses for the
+  same key share one call to Entra, across the fleet.
 - For a SAML-only downstream (``OBO_DOWNSTREAM_TOKEN_TYPE``) the same exchange asks for a
   SAML assertion, on v2 through MSAL or on v1 through :class:`obo.saml.V1Client`.
 - Every exchange logs one record without tokens; ``OBO_TRACE=verbose`` adds the names of
@@ -14,44 +15,28 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msal
 import requests
 
-from obo.cache import ExpiringLru, SingleFlight
+from obo.cache import OboToken
 from obo.config import Settings
 from obo.credentials import ClientCredential, CredentialSource
 from obo.entra_errors import certificate_rejected, codes, entra_error, ids
 from obo.entra_http import EntraHttpClient, EntraUnavailable
 from obo.errors import DependencyTimeout, DependencyUnavailable, OboError
+from obo.fleet_cache import TieredCache, shared_store
 from obo.saml import TOKEN_TYPES, V1Client, authorization, decode_assertion
 from obo.trace import RequestTrace
 from obo.validation import Caller
 
 log = logging.getLogger("obo.exchange")
-
-REFRESH_MARGIN = 300.0  # stop serving a cached token this many seconds before it expires
-MAX_CACHED_USERS = 200_000
-
-
-@dataclass(frozen=True)
-class OboToken:
-    """What the downstream call sends: the whole ``Authorization`` value, and until when."""
-
-    authorization: str
-    expires_at: float
-
-    def __repr__(self) -> str:
-        return f"OboToken(expires_at={self.expires_at})"
-
 
 class _NoTokenCache(msal.TokenCache):  # type: ignore[misc]
     """Nothing kept in MSAL: OBO results (and refresh tokens) would only pile up there."""
@@ -81,35 +66,27 @@ class Exchanger:
         self._apps: dict[tuple[str, str], msal.ConfidentialClientApplication] = {}
         self._apps_lock = threading.Lock()
         self._discovery_cache: dict[Any, Any] = {}
-        self._cache: ExpiringLru[OboToken] = ExpiringLru(MAX_CACHED_USERS, clock)
-        self._flight: SingleFlight[OboToken] = SingleFlight()
         self.scopes = list(settings.downstream_scopes)
+        self._cache = TieredCache(shared_store(settings, clock), clock)
 
     def token_for(self, caller: Caller, assertion: str, claims: str | None = None) -> OboToken:
-        key = _cache_key(assertion, caller.tid, self.scopes, claims)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        return self._flight.run(
-            key, lambda: self._exchange_and_cache(key, caller, assertion, claims)
+        """The OBO token for this caller: from L1, L2 (``OBO_CACHE_URL``) or one exchange."""
+        return self._cache.get(
+            assertion,
+            self._partition(caller, claims),
+            caller.expires_at,
+            lambda: self._exchange(caller, assertion, claims),
         )
 
     def forget(self, caller: Caller, assertion: str, claims: str | None = None) -> None:
-        """Drop a cached token the downstream API refused (CAE); the next call re-exchanges."""
-        self._cache.discard(_cache_key(assertion, caller.tid, self.scopes, claims))
+        """Drop a cached token the downstream API refused (CAE), here and in the shared
+        cache; the next call re-exchanges."""
+        self._cache.forget(assertion, self._partition(caller, claims))
 
-    def _exchange_and_cache(
-        self, key: bytes, caller: Caller, assertion: str, claims: str | None
-    ) -> OboToken:
-        cached = self._cache.get(key)  # a leader that finished just before us
-        if cached is not None:
-            return cached
-        token = self._exchange(caller, assertion, claims)
-        # never beyond the incoming token's own life: the user's session bounds ours
-        usable_until = min(token.expires_at, caller.expires_at) - REFRESH_MARGIN
-        if usable_until > self._clock():
-            self._cache.put(key, token, usable_until)
-        return token
+    def _partition(self, caller: Caller, claims: str | None) -> str:
+        """What besides the assertion tells entries apart: one entry per (user, tenant,
+        downstream scopes, claims)."""
+        return json.dumps([caller.tid, sorted(self.scopes), claims or ""])
 
     def _exchange(self, caller: Caller, assertion: str, claims: str | None) -> OboToken:
         credential = self._credentials.current()
@@ -239,11 +216,6 @@ class Exchanger:
                 )
                 self._apps[key] = app
             return app
-
-
-def _cache_key(assertion: str, tid: str, scopes: list[str], claims: str | None) -> bytes:
-    material = json.dumps([assertion, tid, sorted(scopes), claims or ""]).encode()
-    return hashlib.sha256(material).digest()
 
 
 def _is_public_cloud(host: str) -> bool:
