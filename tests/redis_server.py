@@ -6,6 +6,7 @@ from loopback, so tests can stall it (``DEBUG SLEEP``) as a hung server would.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import socket
@@ -107,3 +108,16 @@ class RedisServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def encodings(secret: str) -> list[str]:
+    """``secret`` as raw text, base64, base64url and hex, and base64 of a middle part at
+    each of the three alignments (a token embedded in a longer encoded value)."""
+    raw = secret.encode()
+    middle = raw[len(raw) // 3 : len(raw) // 3 + 48]
+    shapes = [secret, base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode(),
+              raw.hex(), raw.hex().upper()]
+    for shift in range(3):
+        shapes.append(base64.b64encode(middle[shift:])[4:40].decode())
+        shapes.append(base64.urlsafe_b64encode(middle[shift:])[4:40].decode())
+    return shapes

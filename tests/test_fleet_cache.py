@@ -4,7 +4,6 @@ The same behaviours across real host processes: tests/test_fleet_processes.py.""
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import secrets
@@ -15,10 +14,11 @@ import pytest
 
 from devstack.directory import App, stable_id
 from devstack.httpserver import Fault
-from obo.fleet_cache import LOCK_TTL, REFRESH_MARGIN, SHARED_L1_TTL
+from obo.fleet_cache import REFRESH_MARGIN, SHARED_L1_TTL
 from obo.redis_store import BREAKER_INTERVAL, WARNING_INTERVAL
 from obo.sealed import EntryKeys
 from obo.service import ApiRequest, OboService
+from tests.redis_server import encodings
 
 PASSWORD = "s3cret-Pa55word-for-redis"
 
@@ -46,19 +46,6 @@ def partition(svc: OboService, token: str) -> str:
 def stored(redis_server) -> dict[bytes, bytes]:
     admin = redis_server.admin()
     return {name: admin.get(name) for name in admin.keys("*")}
-
-
-def encodings(secret: str) -> list[str]:
-    """``secret`` as raw text, base64, base64url and hex, and base64 of a middle part at
-    each of the three alignments (a token embedded in a longer encoded value)."""
-    raw = secret.encode()
-    middle = raw[len(raw) // 3 : len(raw) // 3 + 48]
-    shapes = [secret, base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode(),
-              raw.hex(), raw.hex().upper()]
-    for shift in range(3):
-        shapes.append(base64.b64encode(middle[shift:])[4:40].decode())
-        shapes.append(base64.urlsafe_b64encode(middle[shift:])[4:40].decode())
-    return shapes
 
 
 @pytest.fixture
@@ -114,7 +101,7 @@ def test_a_crashed_leaders_lock_holds_no_one_beyond_its_ttl(fleet, stack, redis_
     (a,) = fleet(1)
     token = stack.seed.user_token(stack.seed.alice)
     lock = EntryKeys(token, partition(a, token)).lock
-    redis_server.admin().set(lock, "a leader that crashed", px=int(LOCK_TTL * 1000))
+    redis_server.admin().set(lock, "a leader that crashed", px=300)
     assert me(a, token).status == 200  # waited for the lock to lapse, then exchanged itself
     assert stack.entra.calls("token") == 1
 
@@ -275,6 +262,17 @@ def test_unreachable_host_serves_every_request_with_one_warning(fleet, stack, ca
     assert stack.entra.calls("token") == 3  # alice's second request came from L1
 
 
+def test_a_failing_redis_is_reported_again_once_per_warning_interval(fleet, stack, clock, caplog):
+    from tests.redis_server import free_port
+
+    (a,) = fleet(1, OBO_CACHE_URL=f"redis://127.0.0.1:{free_port()}/0")
+    with caplog.at_level(logging.INFO, logger="obo"):
+        for step in (0, BREAKER_INTERVAL + 0.1, BREAKER_INTERVAL + 0.1, WARNING_INTERVAL):
+            clock.advance(step)
+            assert me(a, users(stack, 1)[0]).status == 200
+    assert len(_warnings(caplog)) == 2  # four failed tries: at 0 s, 5 s, 10 s and 70 s
+
+
 def test_breaker_opens_on_a_failure_and_one_probe_per_interval_closes_it(
     fleet, stack, redis_server, clock, caplog
 ):
@@ -308,7 +306,6 @@ def test_breaker_opens_on_a_failure_and_one_probe_per_interval_closes_it(
             assert stack.entra.calls("token") == calls
         assert len(_warnings(caplog)) == 1  # the second failure fell in the same minute
         assert any("sharing resumed" in r.getMessage() for r in caplog.records)
-        clock.advance(WARNING_INTERVAL)
     finally:
         admin.config_set("requirepass", "")
 
@@ -318,7 +315,7 @@ def test_a_stalled_redis_answers_within_the_timeout_budget(fleet, stack, redis_s
     seed = stack.seed
     assert me(a, seed.user_token(seed.alice)).status == 200  # connections are open
     tokens = users(stack, 4)
-    stalled = threading.Thread(target=lambda: redis_server.admin().execute_command("DEBUG", "SLEEP", 3))
+    stalled = threading.Thread(target=lambda: redis_server.admin().execute_command("DEBUG", "SLEEP", 2))
     stalled.start()
     try:
         replies = [me(svc, token) for svc, token in zip((a, b, b, a), tokens, strict=True)]
