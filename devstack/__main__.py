@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -49,15 +50,35 @@ def _setup_test_tools() -> None:
         subprocess.run(["bash", str(script)], check=True, cwd=ROOT)
 
 
+def _ensure_redis_server() -> None:
+    """The shared-cache tests run a real ``redis-server`` (Debian's package): install it
+    when it is missing and we may (root with apt-get), as we install the virtualenvs."""
+    if shutil.which("redis-server"):
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("redis-server is not installed and cannot be installed from here; the shared-"
+              "cache tests will be skipped (install it with: apt-get install -y redis-server)",
+              flush=True)
+        return
+    print("Installing redis-server (apt-get update && apt-get install -y redis-server) ...",
+          flush=True)
+    quiet = {"DEBIAN_FRONTEND": "noninteractive", **os.environ}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=quiet)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"],
+                   check=True, env=quiet)
+    print(f"redis-server installed at {shutil.which('redis-server')}", flush=True)
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "demo"
     if command not in ("demo", "test"):
-        print("usage: python3 -m devstack demo [--once] | test [pytest args]")
+        print("usage: python3 -m devstack demo [--once] [--shared-cache] | test [pytest args]")
         return 2
     if not _inside_project_venv():
         _ensure_venv()
         if command == "test":
             _setup_test_tools()
+            _ensure_redis_server()
         return subprocess.call([str(PYTHON), "-m", "devstack", *argv], cwd=ROOT)
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))

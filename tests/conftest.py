@@ -127,8 +127,9 @@ def configure(stack: DevStack, monkeypatch: pytest.MonkeyPatch, clock: Clock, sl
 
 @pytest.fixture(scope="session")
 def _redis_session():
-    from tests.redis_server import RedisServer
+    from tests.redis_server import RedisServer, require_redis_server
 
+    require_redis_server()
     with RedisServer() as server:
         yield server
 

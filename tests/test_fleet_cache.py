@@ -346,8 +346,9 @@ def test_redis_killed_and_restarted_recovers_without_a_restart(fleet, stack, red
 
 # -- Entra ID authentication (Azure Managed Redis with access keys disabled) ----------------
 def test_rediss_without_password_logs_in_as_the_managed_identity(configure, stack):
-    from tests.redis_server import RedisServer
+    from tests.redis_server import RedisServer, require_redis_server
 
+    require_redis_server()
     seed = stack.seed
     redis_app = App(stable_id("app:azure-redis"), "Azure Cache for Redis", seed.contoso.id,
                     identifier_uris=["https://redis.azure.com"])

@@ -4,58 +4,20 @@ token endpoint counts every exchange). Each test uses users no instance has seen
 
 from __future__ import annotations
 
-import os
-import re
 import secrets
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
-import requests
 
 from devstack.httpserver import Fault
+from devstack.instances import Instance
 from tests.conftest import _AZURE_IDENTITY_NOISE, _SECRET_SHAPES
 from tests.redis_server import encodings
 
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "wr0ng-Pa55word-for-redis"
-
-
-class HostProcess:
-    """``python -m devstack.functions_host --port 0`` with the given app settings."""
-
-    def __init__(self, settings: dict[str, str], log: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in _AZURE_IDENTITY_NOISE}
-        env.update(settings, PYTHONUNBUFFERED="1")
-        self.log = log
-        self._log_file = log.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "devstack.functions_host", "--port", "0"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._log_file,
-        )
-        self.url = ""
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:  # the route table, as Core Tools prints it
-            found = re.search(rb"http://localhost:(\d+)/api/me", raw)
-            if found:
-                self.url = f"http://127.0.0.1:{int(found.group(1))}"
-                break
-        if not self.url:
-            raise RuntimeError(f"host did not start: {log.read_text()[-2000:]}")
-
-    def me(self, token: str) -> requests.Response:
-        return requests.get(f"{self.url}/api/me", headers={"Authorization": f"Bearer {token}"},
-                            timeout=30)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-        self._log_file.close()
 
 
 def new_users(stack, n: int) -> list[tuple[str, str]]:
@@ -66,10 +28,10 @@ def new_users(stack, n: int) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def hosts(_running_stack, _redis_session, tmp_path_factory) -> Iterator[list[HostProcess]]:
+def hosts(_running_stack, _redis_session, tmp_path_factory) -> Iterator[list[Instance]]:
     folder = tmp_path_factory.mktemp("fleet")
     settings = _running_stack.settings(OBO_CACHE_URL=_redis_session.url)
-    started = [HostProcess(settings, folder / f"host{i}.log") for i in range(3)]
+    started = [Instance(settings, folder / f"host{i}.log", drop=_AZURE_IDENTITY_NOISE) for i in range(3)]
     try:
         yield started
     finally:
@@ -81,7 +43,7 @@ def hosts(_running_stack, _redis_session, tmp_path_factory) -> Iterator[list[Hos
 
 
 @pytest.fixture
-def fleet(hosts, stack, redis_server) -> list[HostProcess]:
+def fleet(hosts, stack, redis_server) -> list[Instance]:
     """The three instances, warmed up (keys, certificate, MSAL client), Redis empty."""
     for host, (token, _) in zip(hosts, new_users(stack, len(hosts)), strict=True):
         assert host.me(token).status_code == 200
@@ -110,7 +72,7 @@ def test_concurrent_first_requests_across_instances_cost_one_exchange(fleet, sta
     stack.entra.inject(Fault(latency=0.5, route="token", count=1))  # Entra takes its time
     start = threading.Barrier(9)
 
-    def one(host: HostProcess) -> tuple[int, str]:
+    def one(host: Instance) -> tuple[int, str]:
         start.wait()
         reply = host.me(token)
         return reply.status_code, reply.json().get("id", "")
@@ -126,7 +88,7 @@ def test_users_never_see_each_others_results_under_concurrency(fleet, stack):
     plan = [(fleet[(i + n) % 3], person) for n, person in enumerate(people) for i in range(4)]
     secrets.SystemRandom().shuffle(plan)
 
-    def one(step: tuple[HostProcess, tuple[str, str]]) -> tuple[str, int, str]:
+    def one(step: tuple[Instance, tuple[str, str]]) -> tuple[str, int, str]:
         host, (token, oid) = step
         reply = host.me(token)
         return oid, reply.status_code, reply.json().get("id", "")
@@ -182,7 +144,8 @@ def test_a_wrong_password_answers_every_request_and_logs_one_warning(
     url = f"redis://:{PASSWORD}@127.0.0.1:{redis_server.port}/0"
     admin = redis_server.admin()
     admin.config_set("requirepass", "the-right-one")
-    host = HostProcess(_running_stack.settings(OBO_CACHE_URL=url), tmp_path / "host.log")
+    host = Instance(_running_stack.settings(OBO_CACHE_URL=url), tmp_path / "host.log",
+                    drop=_AZURE_IDENTITY_NOISE)
     try:
         for token, oid in new_users(stack, 5):
             reply = host.me(token)
