@@ -104,15 +104,14 @@ class TieredCache:
         (done, failed or crashed), after ``LOCK_TTL``, or as soon as Redis fails."""
         assert self.l2 is not None
         deadline = time.monotonic() + self._lock_ttl
-        while time.monotonic() < deadline:
-            time.sleep(POLL_EVERY)
+        while True:
             answer = self.l2.poll(entry.name, entry.lock)
             if answer is None:
                 return None
             blob, held = answer
-            if blob is not None or not held:
+            if blob is not None or not held or time.monotonic() >= deadline:
                 return blob
-        return None
+            time.sleep(POLL_EVERY)
 
     def _from_l2(self, key: bytes, entry: EntryKeys, blob: bytes | None) -> OboToken | None:
         found = entry.open(blob) if blob is not None else None
