@@ -36,7 +36,7 @@ class TieredCache:
                     result is written to L2 and L1. A follower of another instance's lock
                     waits for its entry up to ``LOCK_TTL``, then exchanges itself.
     Failure policy: L2 is never needed. ``RedisStore`` answers every failure or timeout
-                    (100 ms) as "nothing": a miss, no lock, no wait.
+                    (90 ms) as "nothing": a miss, no lock, no wait.
     Lifetime bound: an entry is usable until the downstream token's and the caller's own
                     ``exp``, whichever is first, minus ``REFRESH_MARGIN``; that is its L2 TTL.
                     With L2 on, L1 keeps it at most ``SHARED_L1_TTL``, so a ``forget`` on one

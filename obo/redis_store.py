@@ -1,6 +1,6 @@
 """The Redis behind ``OBO_CACHE_URL``: short timeouts, a circuit breaker, never an error.
 
-Every operation answers within one socket timeout (100 ms, no retries) or not at all: a
+Every operation answers within one socket timeout (90 ms, no retries) or not at all: a
 failure of any kind (down, slow, refusing authentication, out of memory, failing over) opens
 the breaker, and for ``BREAKER_INTERVAL`` seconds operations answer "nothing" at once, with
 one warning per ``WARNING_INTERVAL``. After an interval one operation probes again; the
@@ -31,7 +31,8 @@ from redis.retry import Retry
 log = logging.getLogger("obo.shared_cache")
 T = TypeVar("T")
 
-OPERATION_TIMEOUT = 0.1  # seconds, connect and each command
+OPERATION_TIMEOUT = 0.09  # seconds, connect and each command: a detour stays within 100 ms
+IDENTITY_TIMEOUT = 1.0  # seconds for the managed identity's token, on the first login only
 BREAKER_INTERVAL = 5.0  # seconds without Redis after a failure, then one probe
 WARNING_INTERVAL = 60.0  # at most one warning this often while Redis keeps failing
 REDIS_RESOURCE = "https://redis.azure.com/"  # the Entra resource of Azure (Managed) Redis
@@ -164,21 +165,40 @@ class RedisStore:
 
 
 def _entra_credentials(client_id: str | None) -> Any:
-    """redis-entraid's provider: the managed identity's token, renewed in the background;
-    the user name Redis sees is the identity's object id (the token's ``oid``)."""
-    from redis_entraid.cred_provider import (
-        ManagedIdentityIdType,
-        ManagedIdentityType,
-        create_from_managed_identity,
-    )
+    """redis-entraid's provider: the managed identity's token for Redis, renewed in the
+    background; Redis sees the identity's object id (the token's ``oid``) as the user name.
 
-    if client_id:
-        return create_from_managed_identity(
-            identity_type=ManagedIdentityType.USER_ASSIGNED,
-            resource=REDIS_RESOURCE,
-            id_type=ManagedIdentityIdType.CLIENT_ID,
-            id_value=client_id,
-        )
-    return create_from_managed_identity(
-        identity_type=ManagedIdentityType.SYSTEM_ASSIGNED, resource=REDIS_RESOURCE
+    Built from its parts rather than ``create_from_managed_identity`` so that the identity
+    endpoint gets a timeout and one try: the first login happens on a request's path."""
+    import msal
+    import requests
+    from redis.auth.token_manager import RetryPolicy, TokenManagerConfig
+    from redis_entraid.cred_provider import EntraIdCredentialsProvider
+    from redis_entraid.identity_provider import ManagedIdentityProvider
+
+    identity = (
+        msal.UserAssignedManagedIdentity(client_id=client_id)
+        if client_id
+        else msal.SystemAssignedManagedIdentity()
     )
+    client = msal.ManagedIdentityClient(identity, http_client=_Deadline(requests.Session()))
+    renew_at = TokenManagerConfig(0.7, 0, int(IDENTITY_TIMEOUT * 1000), RetryPolicy(0, 0))
+    return EntraIdCredentialsProvider(ManagedIdentityProvider(client, REDIS_RESOURCE), renew_at)
+
+
+class _Deadline:
+    """MSAL's ``http_client`` with a timeout on every call (msal sets none of its own)."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", IDENTITY_TIMEOUT)
+        return self._session.get(url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", IDENTITY_TIMEOUT)
+        return self._session.post(url, **kwargs)
+
+    def close(self) -> None:
+        self._session.close()

@@ -8,6 +8,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 
 import jwt
 import pytest
@@ -367,6 +368,26 @@ def test_rediss_without_password_logs_in_as_the_managed_identity(configure, stac
         assert len(admin.keys("obo:*")) == 1
         users = {c["user"] for c in admin.client_list()}
         assert identity_oid in users
+
+
+def test_a_stalled_identity_endpoint_delays_the_first_login_only_by_its_timeout(
+    configure, stack, caplog
+):
+    from tests.redis_server import RedisServer, require_redis_server
+
+    require_redis_server()
+    with RedisServer(tls=stack.ca.server_files()) as server:
+        a = configure(OBO_CACHE_URL=server.url)
+        a.credentials.current()  # the certificate is loaded: the next identity call is Redis's
+        stack.identity.inject(Fault(latency=6, route="token", count=1))
+        token = stack.seed.user_token(stack.seed.alice)
+        started = time.monotonic()
+        with caplog.at_level(logging.INFO, logger="obo"):
+            reply = me(a, token)
+        assert reply.status == 200
+        assert time.monotonic() - started < 4  # generous: the endpoint would stall for 6 s
+        [warned] = _warnings(caplog)
+        assert "OBO_CACHE_URL" in warned and "RequestTokenErr" in warned
 
 
 # -- the setting -----------------------------------------------------------------------------
