@@ -26,9 +26,11 @@ import msal  # noqa: E402
 from devstack.httpserver import Fault  # noqa: E402
 from devstack.stack import DevStack  # noqa: E402
 from obo.bearer import bearer_token  # noqa: E402
+from obo.cache import OboToken  # noqa: E402
 from obo.clients import DownstreamApi  # noqa: E402
 from obo.config import Settings  # noqa: E402
-from obo.exchange import OboToken, _cache_key  # noqa: E402
+from obo.exchange import _partition  # noqa: E402
+from obo.fleet_cache import l1_key  # noqa: E402
 from obo.service import OboService  # noqa: E402
 
 
@@ -53,9 +55,9 @@ def _fill(svc: OboService, template_token: str, count: int) -> None:
         user = replace(caller, oid=secrets.token_hex(16)[:36], name=secrets.token_hex(6))
         digest = hashlib.sha256(fake_assertion.encode()).digest()
         svc.validator._validated.put(digest, user, expires)
-        key = _cache_key(fake_assertion, user.tid, svc.exchanger.scopes, None)
+        key = l1_key(fake_assertion, _partition(user, None, svc.settings.default_api))
         value = "Bearer " + secrets.token_urlsafe(len(obo.authorization) * 3 // 4)
-        svc.exchanger._cache.put(key, OboToken(value, expires), expires)
+        svc.exchanger._cache.l1.put(key, OboToken(value, expires), expires)
 
 
 def warm_path(stack: DevStack, users: int, iterations: int) -> tuple[float, float]:

@@ -24,7 +24,8 @@ for _name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
 from devstack.httpserver import Fault  # noqa: E402
 from devstack.stack import CERTIFICATE_NAME, DevStack  # noqa: E402
 from obo.config import Settings  # noqa: E402
-from obo.service import ApiRequest, OboService  # noqa: E402
+from obo.service import OboService  # noqa: E402
+from tests.client import through  # noqa: E402
 
 
 def run(stack: DevStack, workers: int, outage: float, after: float, kv_latency: float) -> dict:
@@ -33,9 +34,9 @@ def run(stack: DevStack, workers: int, outage: float, after: float, kv_latency: 
     users = [stack.directory.add_user(f"Bench{i:03d}", seed.contoso) for i in range(workers)]
 
     def request(user) -> tuple[int, float]:
-        header = {"Authorization": f"Bearer {seed.user_token(user)}"}
+        token = seed.user_token(user)
         started = time.perf_counter()
-        result = svc.me(ApiRequest("GET", header))
+        result = through(svc, token)
         return result.status, time.perf_counter() - started
 
     assert request(seed.alice)[0] == 200  # certificate version 1 loaded

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -26,7 +27,7 @@ REQUIREMENTS = ["requirements.txt", "requirements-dev.txt", "requirements-infra.
 STATE = Path(os.environ.get("OBO_DEVSTACK_STATE") or ROOT / ".devstack")  # serve's files
 COMMANDS = ("demo", "serve", "token", "test")
 USAGE = (
-    "usage: python3 -m devstack demo [--once] [--port N] | serve [--port N] |\n"
+    "usage: python3 -m devstack demo [--once] [--port N] [--shared-cache] | serve [--port N] |\n"
     "       token [--user U] [--tenant T] [--api api|orders|graph] [--scope S] | test [pytest args]"
 )
 
@@ -60,6 +61,25 @@ def _setup_test_tools() -> None:
         subprocess.run(["bash", str(script)], check=True, cwd=ROOT)
 
 
+def _ensure_redis_server() -> None:
+    """The shared-cache tests run a real ``redis-server`` (Debian's package): install it
+    when it is missing and we may (root with apt-get), as we install the virtualenvs."""
+    if shutil.which("redis-server"):
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("redis-server is not installed and cannot be installed from here; the shared-"
+              "cache tests will be skipped (install it with: apt-get install -y redis-server)",
+              flush=True)
+        return
+    print("Installing redis-server (apt-get update && apt-get install -y redis-server) ...",
+          flush=True)
+    quiet = {"DEBIAN_FRONTEND": "noninteractive", **os.environ}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=quiet)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"],
+                   check=True, env=quiet)
+    print(f"redis-server installed at {shutil.which('redis-server')}", flush=True)
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "demo"
     if command not in COMMANDS:
@@ -69,6 +89,7 @@ def main(argv: list[str]) -> int:
         _ensure_venv()
         if command == "test":
             _setup_test_tools()
+            _ensure_redis_server()
         return _child([str(PYTHON), "-m", "devstack", *argv])
     sys.path.insert(0, str(ROOT))
     if command == "token":  # stays in the caller's directory: only prints

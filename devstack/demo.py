@@ -6,6 +6,10 @@ calls ``/api/me``, and shows the exchange and the downstream answer; then ``/api
 the worked example of your own function (two Graph calls, one exchange, cached for the next
 request). Then keeps serving and prints a ready-to-paste ``curl`` with a fresh token
 (``--once`` exits after the round trip). Ctrl+C and a busy port end with one line.
+
+``--shared-cache`` runs the fleet instead: a local ``redis-server`` and two Function App
+instances (separate processes, as Azure scales out) sharing it through ``OBO_CACHE_URL``;
+the second instance answers Carol with no exchange of its own.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import jwt
 import requests
 
 from devstack.functions_host import FunctionsHost, run_cli
+from devstack.instances import Instance
+from devstack.redis_server import RedisServer
 from devstack.stack import DevStack
 
 SHOWN_CLAIMS = ("aud", "iss", "tid", "oid", "name", "preferred_username", "idp", "scp", "ver")
@@ -37,7 +45,11 @@ def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m devstack demo")
     parser.add_argument("--once", action="store_true", help="exit after the round trip")
     parser.add_argument("--port", type=int, default=7071, help="function app port (0 = any)")
+    parser.add_argument("--shared-cache", action="store_true",
+                        help="two instances sharing one local redis-server (OBO_CACHE_URL)")
     args = parser.parse_args(argv)
+    if args.shared_cache:
+        return shared_cache(args.once)
     return run_cli("python3 -m devstack demo", args.port, lambda: _run(args.port, args.once))
 
 
@@ -117,3 +129,58 @@ def _profile(stack: DevStack, host: FunctionsHost, token: str) -> bool:
     cached = stack.entra.calls("token", seed.contoso.id) - exchanges
     print(f"  again -> HTTP {again.status_code}, token exchanges x{cached} (served from the cache)")
     return first.status_code == again.status_code == 200 and exchanges == 1 and cached == 0
+
+
+def shared_cache(once: bool) -> int:
+    """Two instances, one Redis: the second answers a user the first has seen, no exchange."""
+    try:
+        redis_server = RedisServer()
+    except FileNotFoundError as exc:
+        print(f"{exc}\nThe plain demo (without --shared-cache) needs no Redis.")
+        return 1
+    logs = Path(tempfile.mkdtemp(prefix="obo-demo-"))
+    with DevStack() as stack, redis_server:
+        seed = stack.seed
+        settings = stack.settings(OBO_CACHE_URL=redis_server.url)
+        print(f"Offline stand-ins as in the plain demo; Redis (redis-server) {redis_server.url}")
+        instances = [Instance(settings, logs / f"instance{n}.log") for n in (1, 2)]
+        try:
+            for n, instance in enumerate(instances, 1):
+                print(f"  instance {n}       {instance.url}/api/me  (its own process and memory)")
+            token = seed.user_token(seed.carol, seed.contoso)
+            exchanges = []
+            for n, instance in enumerate(instances, 1):
+                _step(n, f"Carol calls instance {n}: GET {instance.url}/api/me")
+                before = stack.entra.calls("token")
+                started = time.perf_counter()
+                reply = instance.me(token)
+                elapsed = (time.perf_counter() - started) * 1000
+                exchanges.append(stack.entra.calls("token") - before)
+                source = ("exchanged On-Behalf-Of Carol with Entra ID" if exchanges[-1]
+                          else "from the shared cache: no exchange")
+                print(f"  -> HTTP {reply.status_code} in {elapsed:.0f} ms, {source} "
+                      f"(token endpoint calls: {exchanges[-1]})")
+                if reply.status_code == 200:
+                    print(f"  as {reply.json().get('userPrincipalName')}")
+            _step(3, "What Redis holds (names and values, as an operator's GET sees them):")
+            admin = redis_server.admin()
+            for name in admin.keys("*"):
+                value = admin.get(name) or b""
+                print(f"  {name.decode()}  {len(value)} bytes of AES-256-GCM ciphertext, "
+                      f"expires in {admin.ttl(name)} s")
+            print("  Its encryption key and its name are derived from Carol's own token: without it, "
+                  "nothing there reads as a token.")
+            ok = exchanges == [1, 0]
+            print("\nShared cache " + ("works: one exchange for two instances." if ok
+                                       else "FAILED."))
+            if once or not ok:
+                return 0 if ok else 1
+            print("\nServing until Ctrl+C; the instances' logs are in " + str(logs))
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return 0
+        finally:
+            for instance in instances:
+                instance.stop()

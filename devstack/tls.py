@@ -28,3 +28,11 @@ class LocalCA:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         self._leaf.configure_cert(ctx)
         return ctx
+
+    def server_files(self) -> tuple[Path, Path]:
+        """The server certificate chain and key as PEM files, for servers that read files
+        (a TLS ``redis-server`` standing in for Azure Managed Redis)."""
+        chain, key = self.directory / "server-chain.pem", self.directory / "server-key.pem"
+        chain.write_bytes(b"".join(blob.bytes() for blob in self._leaf.cert_chain_pems))
+        self._leaf.private_key_pem.write_to_path(str(key))
+        return chain, key

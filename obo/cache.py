@@ -11,9 +11,21 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OboToken:
+    """What the downstream call sends: the whole ``Authorization`` value, and until when."""
+
+    authorization: str
+    expires_at: float
+
+    def __repr__(self) -> str:
+        return f"OboToken(expires_at={self.expires_at})"
 
 
 class ExpiringLru(Generic[T]):

@@ -16,6 +16,7 @@ from typing import Any
 
 import azure.functions as func
 
+from obo.cache import OboToken
 from obo.config import DownstreamSettings
 from obo.downstream import safe_path
 from obo.errors import (
@@ -25,7 +26,6 @@ from obo.errors import (
     DownstreamError,
     NotFound,
 )
-from obo.exchange import OboToken
 from obo.responses import Result
 from obo.service import OboService
 from obo.validation import Caller

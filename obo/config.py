@@ -39,6 +39,7 @@ SETTING_NAMES = (
     "OBO_SAML_ENDPOINT",
     "OBO_TRACE",
     "OBO_CA_BUNDLE",
+    "OBO_CACHE_URL",
 )
 
 UNSET_ID = "00000000-0000-0000-0000-000000000000"
@@ -59,6 +60,7 @@ _PLACEHOLDERS = {
     "OBO_SAML_ENDPOINT": "v1",
     "OBO_TRACE": "basic",
     "OBO_CA_BUNDLE": "",
+    "OBO_CACHE_URL": "",
 }
 _SPLIT = re.compile(r"[\s,]+")
 DEFAULT_API = "default"
@@ -124,6 +126,7 @@ class Settings:
     trace_verbose: bool = False  # exchange records add parameter names and assertion header
     client_credential: str = "certificate"  # or "managed_identity" (secretless, obo/credentials)
     excluded_tenants: frozenset[str] = frozenset()  # "*,-<guid>": any tenant but these
+    cache_url: str | None = None  # Redis shared by all instances (fleet_cache); may hold a password
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -181,6 +184,7 @@ class Settings:
                 "OBO_TRACE", get("OBO_TRACE", "basic"), ("basic", "verbose")
             ) == "verbose",
             client_credential=credential,
+            cache_url=_cache_url(get("OBO_CACHE_URL")),
         )
 
     @classmethod
@@ -391,4 +395,30 @@ def _certificate_name(value: str) -> str:
         raise _invalid("OBO_CERTIFICATE_NAME", "is required")
     if not re.fullmatch(r"[0-9A-Za-z-]{1,127}", value):
         raise _invalid("OBO_CERTIFICATE_NAME", "may hold only letters, digits and dashes")
+    return value
+
+
+def _cache_url(value: str) -> str | None:
+    """``redis://`` or ``rediss://``; the value is never echoed (it may carry a password)."""
+    if not value:
+        return None
+    usage = (
+        "must be redis://[:password@]host[:port][/db] or rediss://... "
+        "(rediss:// without a password: Entra ID as the managed identity)"
+    )
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises on a port that is not a number in range
+    except ValueError:
+        raise _invalid("OBO_CACHE_URL", usage) from None
+    path = parts.path.strip("/")
+    if (
+        parts.scheme not in ("redis", "rediss")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or port == 0
+        or (path and not path.isdigit())
+    ):
+        raise _invalid("OBO_CACHE_URL", usage)
     return value

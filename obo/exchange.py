@@ -4,34 +4,33 @@
   token is issued by the resource tenant, and only that tenant can exchange it.
 - MSAL's throttle memory is keyed by URL, client and scope, not by user, so the HTTP client
   handed to MSAL (:mod:`obo.entra_http`) raises on 429/5xx: each caller gets its own 503.
-- Results are cached under a hash of (token, tenant, scopes, claims); concurrent misses for
-  the same key share one call to Entra.
+- Results are cached per (token, tenant, scopes, claims) in :mod:`obo.fleet_cache`: in this
+  process, and with ``OBO_CACHE_URL`` in Redis for every instance; concurrent misses for the
+  same key share one call to Entra, across the fleet.
+- For a SAML-only downstream (``OBO_DOWNSTREAM_TOKEN_TYPE``) the same exchange asks for a
+  SAML assertion, on v2 through MSAL or on v1 through :class:`obo.saml.V1Client`.
 - One exchanger serves every downstream API (:class:`obo.config.DownstreamSettings`, passed
   per call as Microsoft.Identity.Web passes scopes to ``GetAccessTokenForUserAsync``): one
   credential, one MSAL client per tenant and one cache, where each (user, API) pair has its
   own entry because the API's scopes (and a SAML token type) are part of the key.
-- For a SAML-only downstream (``…TOKEN_TYPE``) the same exchange asks for a SAML
-  assertion, on v2 through MSAL or on v1 through :class:`obo.saml.V1Client`.
 - Every exchange logs one record without tokens; ``OBO_TRACE=verbose`` adds the names of
   the parameters sent and the client assertion's header (thumbprints, certificate subject).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msal
 import requests
 
-from obo.cache import ExpiringLru, SingleFlight
+from obo.cache import OboToken
 from obo.config import DownstreamSettings, Settings
 from obo.credentials import ClientCredential, CredentialSource
 from obo.entra_errors import (
@@ -44,6 +43,7 @@ from obo.entra_errors import (
 )
 from obo.entra_http import EntraAnswerUnreadable, EntraHttpClient, EntraUnavailable
 from obo.errors import DependencyFailed, DependencyTimeout, DependencyUnavailable, OboError
+from obo.fleet_cache import TieredCache, shared_store
 from obo.logsafe import printable
 from obo.saml import TOKEN_TYPES, V1Client, authorization, decode_assertion
 from obo.shared_load import SharedLoad
@@ -52,22 +52,9 @@ from obo.validation import Caller
 
 log = logging.getLogger("obo.exchange")
 
-REFRESH_MARGIN = 300.0  # stop serving a cached token this many seconds before it expires
-MAX_CACHED_USERS = 200_000
 MAX_APPS = 10_000  # MSAL clients, one per tenant (obo.jwks keeps as many verified tenants)
 DISCOVERY_DEADLINE = 8.0  # nobody waits longer for MSAL's tenant discovery
 DISCOVERY_FAILURE_MEMO = 5.0  # a failed discovery is answered at once for this long
-
-
-@dataclass(frozen=True)
-class OboToken:
-    """What the downstream call sends: the whole ``Authorization`` value, and until when."""
-
-    authorization: str
-    expires_at: float
-
-    def __repr__(self) -> str:
-        return f"OboToken(expires_at={self.expires_at})"
 
 
 class _NoTokenCache(msal.TokenCache):  # type: ignore[misc]
@@ -94,8 +81,7 @@ class Exchanger:
         self._apps: OrderedDict[tuple[str, str], SharedLoad[msal.ConfidentialClientApplication]]
         self._apps = OrderedDict()
         self._apps_lock = threading.Lock()  # the map only; never held across the network
-        self._cache: ExpiringLru[OboToken] = ExpiringLru(MAX_CACHED_USERS, clock)
-        self._flight: SingleFlight[OboToken] = SingleFlight()
+        self._cache = TieredCache(shared_store(settings, clock), clock)
         self._default = settings.default_api
         self.scopes = list(self._default.scopes)  # the default API's (bench/bench_obo.py)
 
@@ -107,14 +93,14 @@ class Exchanger:
         *,
         api: DownstreamSettings | None = None,
     ) -> OboToken:
-        """The token for ``api`` (the default API when None) on behalf of ``caller``."""
+        """The token for ``api`` (the default API when None) on behalf of ``caller``: from
+        L1, L2 (``OBO_CACHE_URL``) or one exchange."""
         api = api or self._default
-        key = _cache_key(assertion, caller.tid, _key_scopes(api), claims)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        return self._flight.run(
-            key, lambda: self._exchange_and_cache(key, caller, assertion, claims, api)
+        return self._cache.get(
+            assertion,
+            _partition(caller, claims, api),
+            caller.expires_at,
+            lambda: self._exchange(caller, assertion, claims, api),
         )
 
     def forget(
@@ -125,27 +111,9 @@ class Exchanger:
         *,
         api: DownstreamSettings | None = None,
     ) -> None:
-        """Drop a cached token the downstream API refused (CAE); the next call re-exchanges."""
-        api = api or self._default
-        self._cache.discard(_cache_key(assertion, caller.tid, _key_scopes(api), claims))
-
-    def _exchange_and_cache(
-        self,
-        key: bytes,
-        caller: Caller,
-        assertion: str,
-        claims: str | None,
-        api: DownstreamSettings,
-    ) -> OboToken:
-        cached = self._cache.get(key)  # a leader that finished just before us
-        if cached is not None:
-            return cached
-        token = self._exchange(caller, assertion, claims, api)
-        # never beyond the incoming token's own life: the user's session bounds ours
-        usable_until = min(token.expires_at, caller.expires_at) - REFRESH_MARGIN
-        if usable_until > self._clock():
-            self._cache.put(key, token, usable_until)
-        return token
+        """Drop a cached token the downstream API refused (CAE), here and in the shared
+        cache; the next call re-exchanges."""
+        self._cache.forget(assertion, _partition(caller, claims, api or self._default))
 
     def _exchange(
         self, caller: Caller, assertion: str, claims: str | None, api: DownstreamSettings
@@ -320,16 +288,14 @@ class Exchanger:
         )
 
 
-def _key_scopes(api: DownstreamSettings) -> list[str]:
-    """What tells two APIs' tokens apart: their scopes, and a SAML token type (an
-    assertion and an access token for the same ``/.default`` are different tokens)."""
-    scopes = list(api.scopes)
-    return scopes if api.token_type == "jwt" else [*scopes, f"token_type={api.token_type}"]
-
-
-def _cache_key(assertion: str, tid: str, scopes: list[str], claims: str | None) -> bytes:
-    material = json.dumps([assertion, tid, sorted(scopes), claims or ""]).encode()
-    return hashlib.sha256(material).digest()
+def _partition(caller: Caller, claims: str | None, api: DownstreamSettings) -> str:
+    """What besides the assertion tells entries apart: one entry per (user, tenant, API,
+    claims). An API is its scopes and a SAML token type (an assertion and an access token
+    for the same ``/.default`` are different tokens)."""
+    scopes = sorted(api.scopes)
+    if api.token_type != "jwt":
+        scopes.append(f"token_type={api.token_type}")
+    return json.dumps([caller.tid, scopes, claims or ""])
 
 
 def _is_public_cloud(host: str) -> bool:

@@ -125,6 +125,33 @@ def configure(stack: DevStack, monkeypatch: pytest.MonkeyPatch, clock: Clock, sl
     obo.use(None)
 
 
+# -- a real redis-server for the shared cache (OBO_CACHE_URL) -----------------------------
+
+@pytest.fixture(scope="session")
+def _redis_session():
+    from tests.redis_server import RedisServer, require_redis_server
+
+    require_redis_server()
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_server(_redis_session):
+    """The session's redis-server, running (restarted if a test stopped it) and empty."""
+    import redis
+
+    try:
+        admin = _redis_session.admin()
+        admin.flushall()
+        admin.acl_log_reset()
+    except redis.RedisError:  # stopped, or left with a password by a failed test
+        _redis_session.restart()
+        admin = _redis_session.admin()
+    yield _redis_session
+    admin.close()
+
+
 # -- nothing replayable in the logs, in any test -----------------------------------------
 
 import logging  # noqa: E402

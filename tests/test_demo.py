@@ -32,3 +32,19 @@ def test_leak_watch_catches_a_logged_token(no_secrets_in_logs, stack):
     logging.getLogger("obo.test").warning("oops %s", stack.seed.user_token(stack.seed.alice))
     assert len(no_secrets_in_logs.leaks) == 1
     no_secrets_in_logs.leaks.clear()  # this test leaked on purpose
+
+
+def test_shared_cache_demo_second_instance_answers_with_no_exchange():
+    from tests.redis_server import require_redis_server
+
+    require_redis_server()
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack", "demo", "--shared-cache", "--once"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "exchanged On-Behalf-Of Carol with Entra ID (token endpoint calls: 1)" in out
+    assert "from the shared cache: no exchange (token endpoint calls: 0)" in out
+    assert "Shared cache works: one exchange for two instances." in out
+    assert "eyJ" not in out
