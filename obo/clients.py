@@ -16,6 +16,7 @@ from typing import Any
 
 import azure.functions as func
 
+from obo import telemetry
 from obo.cache import OboToken
 from obo.config import DownstreamSettings
 from obo.downstream import safe_path
@@ -70,10 +71,14 @@ class DownstreamApi:
             data = _json.dumps(json).encode()
             sent.setdefault("Content-Type", "application/json")
         token = self._token or self._exchange()
+        attributes = {"obo.api": self.name, "http.request.method": method.upper()}
         try:
-            return self._service.downstream[self.name].call(
-                method.upper(), path, token.authorization, query=query, headers=sent, body=data
-            )
+            with telemetry.span("obo.downstream", **attributes) as span:
+                result = self._service.downstream[self.name].call(
+                    method.upper(), path, token.authorization, query=query, headers=sent, body=data
+                )
+                span.set_attribute("http.response.status_code", result.status)
+                return result
         except ClaimsChallenge:  # CAE revoked this token: never serve it again
             self._service.exchanger.forget(self._caller, self._assertion, api=self._api)
             self._token = None

@@ -304,10 +304,7 @@ def _api(name: str, values: Mapping[str, str]) -> DownstreamSettings:
     setting = DownstreamSettings(name, "", ()).setting
     if not values.get("BASE_URL"):
         raise _invalid(setting("BASE_URL"), "is required (the downstream API's https:// URL)")
-    base_url = values["BASE_URL"].rstrip("/")
-    parts = urlsplit(base_url)
-    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
-        raise _invalid(setting("BASE_URL"), "must be an https:// URL without query")
+    base_url = _https_url(setting("BASE_URL"), values["BASE_URL"])
     scopes = tuple(_split(values.get("SCOPES", "")))
     if not scopes:
         raise _invalid(setting("SCOPES"), "must name at least one scope")

@@ -311,7 +311,9 @@ class CertificateSource:
                 "retry_status": 0,
                 "retry_backoff_factor": 0.2,
                 # the same trust store as every other outbound call, and no cookie jar
-                "transport": azure_transport(self._session, connection_timeout=3, read_timeout=5),
+                "transport": azure_transport(
+                    self._session, read_timeout=min(5.0, self._session.timeout[1])
+                ),
             }
             url = self._settings.key_vault_url
             self._clients = (

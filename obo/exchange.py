@@ -30,6 +30,7 @@ from typing import Any
 import msal
 import requests
 
+from obo import telemetry
 from obo.cache import OboToken
 from obo.config import DownstreamSettings, Settings
 from obo.credentials import ClientCredential, CredentialSource
@@ -96,12 +97,20 @@ class Exchanger:
         """The token for ``api`` (the default API when None) on behalf of ``caller``: from
         L1, L2 (``OBO_CACHE_URL``) or one exchange."""
         api = api or self._default
-        return self._cache.get(
-            assertion,
-            _partition(caller, claims, api),
-            caller.expires_at,
-            lambda: self._exchange(caller, assertion, claims, api),
-        )
+        attributes = {"obo.tenant_id": caller.tid, "obo.api": api.name}
+        with telemetry.span("obo.exchange", **attributes) as span:
+            try:
+                token, layer = self._cache.get(
+                    assertion,
+                    _partition(caller, claims, api),
+                    caller.expires_at,
+                    lambda: self._exchange(caller, assertion, claims, api),
+                )
+            except Exception:
+                telemetry.cache_lookup(span, "miss")  # only an exchange can fail
+                raise
+            telemetry.cache_lookup(span, layer)
+            return token
 
     def forget(
         self,
@@ -212,6 +221,7 @@ class Exchanger:
                 "OBO5002", "Entra ID is unreachable for the token exchange.", retry_after=5
             ) from exc
         finally:
+            telemetry.exchange_duration(time.perf_counter() - started, api.name, outcome == "ok")
             self._log(credential, caller, api, outcome, result, started)
 
     def _log(
@@ -242,8 +252,10 @@ class Exchanger:
             "ms": round((time.perf_counter() - started) * 1000, 1),
         }
         if self._trace is not None:
-            record["requests"] = self._trace.collect()
-        log.info("obo exchange", extra={"obo": record})
+            record["requests"] = json.dumps(self._trace.collect())
+        # One flat attribute per field: the OpenTelemetry log handler keeps str, number and
+        # list values as customDimensions in Application Insights, and drops a nested dict.
+        log.info("obo exchange", extra={f"obo.{name}": value for name, value in record.items()})
 
     def _app(self, tid: str, credential: ClientCredential) -> msal.ConfidentialClientApplication:
         """The tenant's MSAL client. Building one runs MSAL's tenant discovery over the

@@ -52,17 +52,19 @@ class TieredCache:
     ) -> None:
         self.l1: ExpiringLru[OboToken] = ExpiringLru(max_entries, clock)
         self.l2 = store
-        self._flight: SingleFlight[OboToken] = SingleFlight()
+        self._flight: SingleFlight[tuple[OboToken, str]] = SingleFlight()
         self._clock = clock
         self._lock_ttl = lock_ttl
 
     def get(
         self, assertion: str, partition: str, not_after: float, exchange: Callable[[], OboToken]
-    ) -> OboToken:
+    ) -> tuple[OboToken, str]:
+        """The token, and which layer answered: ``l1``, ``l2`` or ``miss`` (an exchange, this
+        request's or the in-process leader's it waited for)."""
         key = l1_key(assertion, partition)
         hit = self.l1.get(key)
         if hit is not None:
-            return hit
+            return hit, "l1"
         return self._flight.run(
             key, lambda: self._miss(key, assertion, partition, not_after, exchange)
         )
@@ -79,22 +81,24 @@ class TieredCache:
         partition: str,
         not_after: float,
         exchange: Callable[[], OboToken],
-    ) -> OboToken:
+    ) -> tuple[OboToken, str]:
         hit = self.l1.get(key)  # a leader in this process finished just before us
         if hit is not None:
-            return hit
+            return hit, "l1"
         if self.l2 is None:
-            return self._keep(key, None, exchange(), not_after)
+            return self._keep(key, None, exchange(), not_after), "miss"
         entry = EntryKeys(assertion, partition)
         hit = self._from_l2(key, entry, self.l2.get(entry.name))
         if hit is not None:
-            return hit
+            return hit, "l2"
         leader = self.l2.lock(entry.lock, int(self._lock_ttl * 1000))
         try:
             # the leader looks once more (another may have finished in between)
             blob = self.l2.get(entry.name) if leader else self._wait(entry)
             hit = self._from_l2(key, entry, blob)
-            return hit if hit is not None else self._keep(key, entry, exchange(), not_after)
+            if hit is not None:
+                return hit, "l2"
+            return self._keep(key, entry, exchange(), not_after), "miss"
         finally:
             if leader:
                 self.l2.unlock(entry.lock, leader)

@@ -15,6 +15,7 @@ import requests
 from jwt.algorithms import RSAAlgorithm
 
 from obo.errors import DependencyUnavailable, Unauthorized
+from obo.transport import json_object
 
 FIRST_FETCH_RETRY = 5.0  # a tenant whose first fetch failed is retried this much later
 
@@ -42,12 +43,12 @@ def fetch_keys(session: requests.Session, host: str, tid: str) -> dict[str, Any]
     try:
         discovery = session.get(f"{host}/{tid}/v2.0/.well-known/openid-configuration")
         _raise_for(discovery, tid)
-        jwks_uri = discovery.json()["jwks_uri"]
+        jwks_uri = json_object(discovery).get("jwks_uri")
         if not isinstance(jwks_uri, str):
             raise ValueError("jwks_uri is not a string")
         response = session.get(jwks_uri)
         _raise_for(response, tid)
-        return _rsa_keys(response.json())
+        return _rsa_keys(json_object(response))
     except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
         raise unavailable() from exc
 
@@ -58,7 +59,7 @@ def _raise_for(response: requests.Response, tid: str) -> None:
     if response.status_code == 400:
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         if isinstance(body, dict):
             codes = body.get("error_codes")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from obo import telemetry
 from obo.bearer import bearer_token
 from obo.config import Settings
 from obo.credentials import CertificateSource, CredentialSource
@@ -46,8 +47,11 @@ class OboService:
 
     def authenticate(self, headers: Mapping[str, str]) -> tuple[Caller, str]:
         """The validated caller and their token (the OBO assertion), or an Unauthorized."""
-        assertion = bearer_token(_header(headers, "Authorization"))
-        return self.validator.validate(assertion), assertion
+        with telemetry.span("obo.validate") as span:
+            assertion = bearer_token(_header(headers, "Authorization"))
+            caller = self.validator.validate(assertion)
+            span.set_attribute("obo.tenant_id", caller.tid)
+            return caller, assertion
 
 
 def _credential_source(

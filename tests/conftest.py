@@ -178,23 +178,60 @@ class _LeakWatch(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.split(".")[0] in STAND_IN_LOGGERS:
             return
-        text = record.getMessage() + " " + repr(getattr(record, "obo", ""))
+        text = record.getMessage() + " " + repr(exchange_fields(record))
         if record.exc_info:
             text += logging.Formatter().formatException(record.exc_info)
         if _SECRET_SHAPES.search(text):
             self.leaks.append(f"{record.name}: {text[:200]}")
 
 
+def exchange_fields(record: logging.LogRecord) -> dict:
+    """The flat ``obo.*`` attributes an exchange record carries (customDimensions in
+    Application Insights), without the prefix."""
+    return {k[4:]: v for k, v in vars(record).items() if k.startswith("obo.")}
+
+
+# -- OpenTelemetry: the SDK with in-memory exporters, as a host would configure it ------------
+
+from opentelemetry import metrics, trace  # noqa: E402
+from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E402
+    InMemorySpanExporter,
+)
+
+SPANS = InMemorySpanExporter()
+METRICS = InMemoryMetricReader()
+_tracer_provider = TracerProvider()
+_tracer_provider.add_span_processor(SimpleSpanProcessor(SPANS))
+trace.set_tracer_provider(_tracer_provider)
+metrics.set_meter_provider(MeterProvider(metric_readers=[METRICS]))
+
+
+def _span_leaks() -> list[str]:
+    leaks = []
+    for span in SPANS.get_finished_spans():
+        texts = [span.name, repr(dict(span.attributes or {}))]
+        texts += [f"{e.name} {dict(e.attributes or {})!r}" for e in span.events]
+        leaks += [f"span {span.name}: {t[:200]}" for t in texts if _SECRET_SHAPES.search(t)]
+    return leaks
+
+
 @pytest.fixture(autouse=True)
 def no_secrets_in_logs():
     """Every test, end to end: no log record of the app or its libraries (msal, azure-*,
-    urllib3...), at any level down to DEBUG, holds a token, assertion or key."""
+    urllib3...), at any level down to DEBUG, and no span attribute or event holds a token,
+    assertion or key."""
     watch = _LeakWatch()
     logger = logging.getLogger()
     previous = logger.level
     logger.setLevel(logging.DEBUG)
     logger.addHandler(watch)
+    SPANS.clear()
     yield watch
     logger.removeHandler(watch)
     logger.setLevel(previous)
-    assert watch.leaks == [], "secret material logged:\n" + "\n".join(watch.leaks)
+    leaks = watch.leaks + _span_leaks()
+    assert leaks == [], "secret material logged:\n" + "\n".join(leaks)

@@ -3,6 +3,7 @@ of the parameters sent to Entra and the client assertion's header, never a value
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -11,6 +12,7 @@ from devstack.httpserver import Fault
 from devstack.keys import thumbprints
 from devstack.seed import SAML_ENTITY_ID
 from tests.client import call
+from tests.conftest import exchange_fields
 
 OBO_V2_PARAMETERS = {
     "assertion", "client_assertion", "client_assertion_type", "client_id", "grant_type",
@@ -19,7 +21,13 @@ OBO_V2_PARAMETERS = {
 
 
 def exchange_records(caplog) -> list[dict]:
-    return [r.obo for r in caplog.records if r.name == "obo.exchange" and hasattr(r, "obo")]
+    """Each exchange's record; the verbose trace is one JSON attribute (flat for
+    Application Insights), read back here."""
+    records = [f for r in caplog.records if r.name == "obo.exchange" and (f := exchange_fields(r))]
+    for record in records:
+        if "requests" in record:
+            record["requests"] = json.loads(record["requests"])
+    return records
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ through API 1's federated identity credential. No Key Vault, no certificate, no 
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from devstack.directory import FederatedCredential
 from devstack.httpserver import Fault
 from tests.client import call
+from tests.conftest import exchange_fields
 
 SECRETLESS = {
     "OBO_CLIENT_CREDENTIAL": "managed_identity",
@@ -146,9 +148,9 @@ def test_verbose_trace_shows_the_identity_tokens_header_only(configure, stack, c
     caplog.set_level(logging.INFO, logger="obo")
     configure(**SECRETLESS, OBO_TRACE="verbose")
     assert call("me", stack.seed.user_token(stack.seed.alice)).status == 200
-    (record,) = [r.obo for r in caplog.records if r.name == "obo.exchange"]
+    (record,) = [f for r in caplog.records if r.name == "obo.exchange" and (f := exchange_fields(r))]
     assert record["credential"] == "managed-identity"
-    (request,) = record["requests"]
+    (request,) = json.loads(record["requests"])  # one attribute, JSON, for customDimensions
     header = request["client_assertion_header"]
     # the identity token's header: signed by Contoso's token key, no certificate of API 1
     assert (header["alg"], header["x5t"]) == ("RS256", stack.seed.contoso.active_key.kid)

@@ -13,6 +13,7 @@ import pytest
 
 from devstack.httpserver import Fault
 from tests.client import call
+from tests.conftest import exchange_fields
 
 JSON = "application/json; charset=utf-8"
 
@@ -73,7 +74,7 @@ def test_api2_cookies_are_not_sent_back_to_the_same_user_either(service, stack):
         reply = call("downstream/echo/a", token)
         assert reply.status == 200 and "cookie" not in reply.json()["headers"]
     _assert_reached_without_cookies(stack.graph, "echo")
-    assert len(service.downstream._session.cookies) == 0  # the jar never stores
+    assert len(service.downstream["default"]._session.cookies) == 0  # the jar never stores
 
 
 def test_entra_cookies_from_one_users_exchange_and_discovery_never_reach_the_next(service, stack):
@@ -181,7 +182,7 @@ def _app_records(caplog) -> list[logging.LogRecord]:
 def _assert_one_line_each(records: list[logging.LogRecord]) -> None:
     assert records, "expected the refusal to be logged"
     for record in records:
-        text = record.getMessage() + json.dumps(getattr(record, "obo", None), default=str)
+        text = record.getMessage() + json.dumps(exchange_fields(record), default=str)
         for raw in ("\r", "\n", "\u2028", "\x1b", "\u202e"):
             assert raw not in record.getMessage(), record.getMessage()
             assert raw not in text, text
@@ -242,14 +243,14 @@ SAS_URL = "https://kvobo.vault.azure.net/?sv=2024-01-01&sig=S3cr3tSignature%3D"
 def test_refused_setting_value_is_never_answered_and_secrets_never_logged(
     app_settings, monkeypatch, caplog, name, value, secret
 ):
-    from obo.service import reset_service
+    from function_app import obo
 
     monkeypatch.setenv(name, value)
-    reset_service(None)
+    obo.use(None)
     try:
         reply = call("me", "a.b.c")
     finally:
-        reset_service(None)
+        obo.use(None)
     assert reply.status == 500 and reply.json()["code"] == "OBO1001"
     assert reply.json()["setting"] == name
     assert secret not in reply.body.decode()
@@ -260,14 +261,14 @@ def test_refused_setting_value_is_never_answered_and_secrets_never_logged(
 
 
 def test_refused_url_setting_is_logged_without_its_query(app_settings, monkeypatch, caplog):
-    from obo.service import reset_service
+    from function_app import obo
 
     monkeypatch.setenv("OBO_KEY_VAULT_URL", SAS_URL)
-    reset_service(None)
+    obo.use(None)
     try:
         assert call("me", "a.b.c").status == 500
     finally:
-        reset_service(None)
+        obo.use(None)
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "https://kvobo.vault.azure.net/ (query not shown)" in logged
     assert "sig=" not in logged
@@ -606,7 +607,7 @@ def test_library_callers_can_read_an_external_redirect(service, stack):
     token = _token(stack, seed.alice)
     obo = service.exchanger.token_for(service.validator.validate(token), token)
     download = "https://contoso-my.sharepoint.example/download.aspx?tempauth=abc"
-    result = service.downstream.call(
+    result = service.downstream["default"].call(
         "GET", "echo/file/content", obo.authorization,
         query={"echo_status": "302", "echo_location": download}, external_redirects=True,
     )
