@@ -32,7 +32,7 @@ log = logging.getLogger("obo.readiness")
 
 RETRY_AFTER = 5  # seconds, unless a failed check's own Retry-After is longer
 
-_DETAILS = {  # name -> (passed, failed): fixed sentences, nothing from the error itself
+DETAILS = {  # name -> (passed, failed): fixed sentences, nothing from the error itself
     "settings": (
         "The settings are valid and define every downstream API the functions use.",
         "A setting is missing or invalid.",
@@ -69,8 +69,8 @@ def report(service: Callable[[], OboService]) -> Result:
         except OboError as exc:
             log.warning("readiness check %s failed: %s %s", name, exc.code, exc.detail)
             failures.append(exc)
-            return Check(name, False, exc.code, _DETAILS[name][1])
-        return Check(name, True, None, _DETAILS[name][0])
+            return Check(name, False, exc.code, DETAILS[name][1])
+        return Check(name, True, None, DETAILS[name][0])
 
     built: list[OboService] = []
     checks = [run("settings", lambda: built.append(service()))]

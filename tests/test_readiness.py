@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,11 @@ import function_app
 from devstack.functions_host import FunctionsHost
 from devstack.httpserver import Fault
 from devstack.stack import CERTIFICATE_NAME
+from obo.readiness import DETAILS
 from tests.client import FUNCTIONS, Reply, call
 from tests.test_pipeline_secretless import SECRETLESS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def checks(reply: Reply) -> dict[str, tuple[bool, str | None]]:
@@ -189,3 +193,14 @@ def test_the_local_host_reports_the_function_level_and_serves_it_without_a_key(
     assert level["health"] == "anonymous"
     assert reply.status_code == 200, reply.text
     assert reply.json()["status"] == "ready"
+
+
+def test_the_deployment_guide_shows_what_the_check_answers():
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    section = guide[guide.index("### Check it"):]
+    example = json.loads(re.search(r"```json\n(.*?)```", section, re.DOTALL).group(1))
+    assert example["status"] == "not_ready"
+    assert [c["name"] for c in example["checks"]] == list(DETAILS)
+    for check in example["checks"]:
+        assert check["detail"] == DETAILS[check["name"]][0 if check["ok"] else 1]
+    assert "--function-name ready" in section and "x-functions-key" in section
