@@ -71,6 +71,9 @@ def test_entra_is_asked_again_after_the_refresh_cool_down(service, stack, clock)
     assert reply.status == 503  # known keys are kept for users, but Entra is not reachable
     assert checks(reply)["entra"] == (False, "OBO3020")
     assert stack.entra.calls("discovery_v2") == 2
+    again = call("ready")  # during an outage, Entra is not asked on every check
+    assert checks(again)["entra"] == (False, "OBO3020")
+    assert stack.entra.calls("discovery_v2") == 2
 
 
 def test_the_checks_reuse_what_user_requests_loaded(service, stack):
@@ -147,6 +150,7 @@ def test_a_bad_setting_fails_the_settings_check_and_skips_the_others(
     skipped = [c["detail"] for c in reply.json()["checks"][1:]]
     assert skipped == ["Skipped: the settings check failed."] * 2
     assert "pasted-secret" not in reply.body.decode()
+    assert "pasted-secret" not in caplog.text
     assert "OBO_TENANT_ID" in caplog.text  # operators learn which setting
     assert stack.vault.calls("get_certificate") == stack.entra.calls("discovery_v2") == 0
 
