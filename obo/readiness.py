@@ -23,12 +23,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 from obo.errors import DependencyUnavailable, OboError
 from obo.responses import Result
 from obo.service import OboService
 
 log = logging.getLogger("obo.readiness")
+T = TypeVar("T")
 
 RETRY_AFTER = 5  # seconds, unless a failed check's own Retry-After is longer
 
@@ -61,25 +63,26 @@ def report(service: Callable[[], OboService]) -> Result:
     """200 ``ready`` when every check passes, else 503 ``not_ready`` with ``Retry-After``;
     JSON, never cached. ``service`` builds (or returns) the pipeline, raising an
     :class:`obo.errors.OboError` (a ``ConfigurationError``) when the settings are wrong."""
+    checks: list[Check] = []
     failures: list[OboError] = []
 
-    def run(name: str, check: Callable[[], object]) -> Check:
+    def run(name: str, check: Callable[[], T]) -> T | None:
         try:
-            check()
+            value = check()
         except OboError as exc:
             log.warning("readiness check %s failed: %s %s", name, exc.code, exc.detail)
             failures.append(exc)
-            return Check(name, False, exc.code, DETAILS[name][1])
-        return Check(name, True, None, DETAILS[name][0])
+            checks.append(Check(name, False, exc.code, DETAILS[name][1]))
+            return None
+        checks.append(Check(name, True, None, DETAILS[name][0]))
+        return value
 
-    built: list[OboService] = []
-    checks = [run("settings", lambda: built.append(service()))]
-    if built:
-        svc = built[0]
-        checks.append(run("entra", lambda: svc.keys.probe(svc.settings.tenant_id)))
-        checks.append(run("credential", lambda: _credential(svc)))
-    else:
+    svc = run("settings", service)
+    if svc is None:
         checks += [Check(name, False, None, SKIPPED) for name in ("entra", "credential")]
+    else:
+        run("entra", lambda: svc.keys.probe(svc.settings.tenant_id))
+        run("credential", lambda: _credential(svc))
 
     ready = all(check.ok for check in checks)
     headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
