@@ -59,3 +59,9 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
         mimetype="application/json",
         headers={"Cache-Control": "no-store"},
     )
+
+
+@app.route(route="ready", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def ready(req: func.HttpRequest) -> func.HttpResponse:
+    """Readiness, for operators (a function key): settings, Entra, the credential; 200 or 503."""
+    return obo.readiness()

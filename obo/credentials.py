@@ -17,6 +17,7 @@ the requests MSAL cannot make (the v1 endpoint), and a version that names the cr
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import threading
@@ -95,7 +96,13 @@ class ClientCertificate:
             "iat": issued,
             "exp": issued + ASSERTION_LIFETIME,
         }
-        return jwt.encode(claims, self.private_key_pem, algorithm="PS256", headers=headers)
+        return jwt.encode(claims, self._signing_key, algorithm="PS256", headers=headers)
+
+    @functools.cached_property
+    def _signing_key(self) -> Any:
+        """The parsed key, once per certificate: parsing a PEM checks the RSA key, which
+        costs about 40 ms, far more than signing (about 1 ms)."""
+        return serialization.load_pem_private_key(self.private_key_pem.encode(), password=None)
 
     def __repr__(self) -> str:  # never print the key
         return f"ClientCertificate(version={self.version!r}, x5t#S256={self.x5t_sha256!r})"

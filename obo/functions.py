@@ -32,6 +32,7 @@ import azure.functions as func
 from obo.clients import AsyncDownstreamApis, DownstreamApis
 from obo.config import DOWNSTREAM_PREFIX, Settings
 from obo.errors import ConfigurationError, InsufficientScope, OboError
+from obo.readiness import report as readiness_report
 from obo.responses import Result, problem
 from obo.service import OboService
 from obo.validation import Caller
@@ -62,6 +63,12 @@ class OnBehalfOf:
         """Build the pipeline now: settings, and every API a function declared, are checked
         at start-up instead of on the first request (no network call is made)."""
         _ = self.service
+
+    def readiness(self) -> func.HttpResponse:
+        """Whether this deployment could serve a user now (:mod:`obo.readiness`): for a route
+        only operators reach, ``auth_level=func.AuthLevel.FUNCTION``. A setting that stops
+        :meth:`check` is its failed ``settings`` check, not an error."""
+        return _response(readiness_report(lambda: self.service))
 
     def use(self, service: OboService | None) -> None:
         """Serve with ``service`` (a test's, or a host's own); ``None`` rebuilds it from the

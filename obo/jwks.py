@@ -144,6 +144,24 @@ class KeySource:
             raise UnknownKey(kid)
         return key
 
+    def probe(self, tid: str) -> None:
+        """Raise unless tenant ``tid``'s discovery and key set were fetched within the
+        refresh cool-down: from the cache when they were, else by one fetch now (joined with
+        one under way, bounded by ``deadline``). For readiness checks (:mod:`obo.readiness`)
+        of the configured home tenant, which is admitted without the discovery budget;
+        repeated probes ask Entra at most once per cool-down, as token validation does."""
+        now = self.clock()
+        with self._lock:
+            entry, _ = self._admit(tid, vouched=True)
+            if now - entry.fetched_at < self._cooldown:
+                return
+            start = now - entry.tried_at >= FIRST_FETCH_RETRY
+            if start:
+                entry.tried_at = now
+        entry.loads.get(start=start)  # raises Entra's failure (remembered for a moment)
+        if self.clock() - entry.fetched_at >= self._cooldown:
+            raise unavailable()  # the refresh failed and kept the known keys (_refresh)
+
     def verified(self, tid: str) -> None:
         """A token of ``tid`` passed the signature, issuer and audience checks: the tenant is
         real, and from now on only other verified tenants can evict it."""

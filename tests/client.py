@@ -10,7 +10,9 @@ import azure.functions as func
 
 import function_app
 
-HANDLERS = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+# Indexed once, as the worker does (a second get_functions() refuses every name as a duplicate).
+FUNCTIONS = {f.get_function_name(): f for f in function_app.app.get_functions()}
+HANDLERS = {name: f.get_user_function() for name, f in FUNCTIONS.items()}
 
 
 @dataclass

@@ -107,7 +107,7 @@ def test_worker_indexes_the_function_app() -> None:
     proc, summary = run_check(app, sample if sample.exists() else None)
     assert proc.returncode == 0 and summary["ok"], proc.stderr
     functions = by_name(summary)
-    assert {"me", "downstream", "health", "profile", "relay"} <= set(functions), functions
+    assert {"me", "downstream", "health", "profile", "relay", "ready"} <= set(functions), functions
     assert functions["profile"]["route"] == "profile"  # @obo.authorize: only req is bound
     assert functions["relay"]["route"] == "apis/{name}/{*path}"
     assert functions["me"]["route"] == "me"
@@ -117,6 +117,7 @@ def test_worker_indexes_the_function_app() -> None:
     assert functions["health"]["route"] == "health"
     assert functions["health"]["methods"] == ["GET"]
     assert functions["health"]["auth_level"] == "anonymous"
+    assert functions["ready"]["auth_level"] == "function"  # Azure asks for a function key
     assert all(f["trigger"] == "httpTrigger" for f in functions.values())
 
 
