@@ -36,8 +36,10 @@ RELAYED_RESPONSE_HEADERS = (
     "preference-applied",
     "location",
 )
-# one path segment: RFC 3986 unreserved and sub-delims, minus anything that could re-anchor
-_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$'()*+,;=:]+")
+# One path segment: ASCII letters, digits and RFC 3986 unreserved/sub-delims, without ';'
+# (servlet path parameters) or '&'. See safe_path and docs/security.md#path-containment.
+_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$'()*+,=:]+")
+MAX_PATH_LENGTH = 2048
 _CLAIMS = re.compile(r'claims="([^"]*)"')
 
 
@@ -49,22 +51,56 @@ class Result:
 
 
 def safe_path(path: str) -> str:
-    """``path`` relative to the base URL, or 400: no scheme, ``..``, ``@``, ``%``, ``\\``."""
+    r"""``path`` relative to the base URL, or 400 (OBO2101) unless it passes an allow-list.
+
+    The path must reach API 2 as a child of the base URL under every normalisation a
+    mainstream server applies before it resolves ``.`` and ``..``:
+
+    - Tomcat strips ``;parameters`` from each segment, then %-decodes, then turns ``\`` into
+      ``/`` (``allowBackslash``), merges ``//`` and resolves dot segments: ``..;x`` is ``..``
+      (apache/tomcat ``CoyoteAdapter.parsePathParameters``/``normalize``,
+      ``org/apache/tomcat/util/http/RequestUtil.normalize``). Jetty's ``URIUtil.decodePath``
+      and ``canonicalPath`` do the same and also read ``%u002e`` (``UriCompliance``:
+      ``AMBIGUOUS_PATH_PARAMETER``, ``UTF16_ENCODINGS``). Spring Security's
+      ``StrictHttpFirewall`` rejects ``;``, ``%2e``, ``%2f``, ``%25``, ``\``, ``//`` and
+      non-printable characters for exactly this reason.
+    - nginx's ``ngx_http_parse_complex_uri`` decodes ``%XX`` before it resolves dot segments,
+      merges slashes (``merge_slashes``), ends a ``..`` at ``?`` or ``#`` as at ``/``, and on
+      Windows reads ``\`` as ``/`` and drops a segment's trailing dot.
+    - IIS and ASP.NET Core (Kestrel ``PathNormalizer``) decode before removing dot segments;
+      Windows path normalisation trims trailing dots and spaces (``...`` and ``.. `` become
+      ``..`` or nothing) and reads ``..::$INDEX_ALLOCATION`` as ``..``; some decoders read
+      ``+`` as a space (IIS request filtering's ``allowDoubleEscaping``).
+    - Anything outside ASCII could be folded by NFKC (U+FF0E is ``.``, U+2025 is ``..``) or
+      be the result of decoding overlong UTF-8 (``%c0%ae``).
+
+    Hence the allow-list: at most 2048 characters, no leading ``/``, segments non-empty and
+    made of ``A-Z a-z 0-9 - . _ ~ ! $ ' ( ) * + , = :`` only; the part of a segment before its
+    first ``:`` must hold a character other than ``.`` and ``+``; the first segment has no
+    ``:`` (a scheme). ``%``, ``;``, ``\``, ``@``, ``?``, ``#``, whitespace, controls and
+    non-ASCII never pass, so no decoder on the way can produce a new separator or dot.
+    """
     segments = path.split("/")
     if (
         not path
-        or path.startswith("/")
-        or len(path) > 2048
-        or any(not _SEGMENT.fullmatch(s) or s in (".", "..") for s in segments)
+        or len(path) > MAX_PATH_LENGTH
+        or any(not _SEGMENT.fullmatch(s) or _dot_like(s) for s in segments)
     ):
         raise BadRequest(
             "OBO2101",
-            "The downstream path must be relative, made of plain segments (letters, digits and "
-            "-._~!$'()*+,;=:), without '..', '@', '%', '\\\\' or empty segments.",
+            "The downstream path must be relative and made of non-empty segments of letters, "
+            "digits and -._~!$'()*+,=: where no segment is only dots (before any ':'); "
+            "'..', ';', '%', '\\', '@' and empty segments are refused.",
         )
     if ":" in segments[0]:
         raise BadRequest("OBO2101", "The downstream path must not start with a scheme.")
     return path
+
+
+def _dot_like(segment: str) -> bool:
+    """Whether some server could read ``segment`` as ``.``, ``..`` or nothing: its part
+    before the first ``:`` (an NTFS stream name) is only dots and pluses (spaces, to some)."""
+    return not segment.partition(":")[0].strip(".+")
 
 
 class Downstream:
