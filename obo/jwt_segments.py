@@ -31,7 +31,8 @@ MAX_SIGNATURE_LENGTH = 1024  # an RS256 signature with a 4096-bit key is 683 cha
 MAX_DEPTH = 8  # nesting of arrays and objects; Entra's claims nest two levels at most
 MAX_NUMBER_DIGITS = 32  # NumericDate values have 10; float() of any such number is finite
 
-_COMPACT = re.compile(r"([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)")
+# header.payload.signature; the signature may be empty (alg "none" gets its own refusal)
+_COMPACT = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)")
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # The last character of a segment of length 2 or 3 (mod 4) carries 4 or 2 unused bits.
 _UNUSED_BITS_MASK = {2: 0b001111, 3: 0b000011}
