@@ -11,8 +11,15 @@ from dataclasses import dataclass, field
 
 import requests
 
-from obo.errors import BadRequest, ClaimsChallenge, DependencyFailed, DependencyTimeout
+from obo.errors import (
+    BadRequest,
+    ClaimsChallenge,
+    DependencyFailed,
+    DependencyTimeout,
+    MethodNotAllowed,
+)
 
+RELAYED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # function_app.py's downstream route
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_ATTEMPTS = 3
@@ -40,6 +47,9 @@ RELAYED_RESPONSE_HEADERS = (
 # (servlet path parameters) or '&'. See safe_path and docs/security.md#path-containment.
 _SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$'()*+,=:]+")
 MAX_PATH_LENGTH = 2048
+# RFC 9110 section 5.5 field-value, visible ASCII only (as Kestrel accepts by default): what
+# requests and http.client send unchanged; CR/LF/NUL would split or end the header.
+_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?")
 _CLAIMS = re.compile(r'claims="([^"]*)"')
 
 
@@ -103,6 +113,33 @@ def _dot_like(segment: str) -> bool:
     return not segment.partition(":")[0].strip(".+")
 
 
+def safe_method(method: str) -> str:
+    """``method`` if the downstream route relays it, else 405: a host only routes these, and
+    any other word would reach API 2 (or break the HTTP client) with the user's token."""
+    if method not in RELAYED_METHODS:
+        raise MethodNotAllowed(
+            "OBO2102", f"Only {', '.join(RELAYED_METHODS)} are relayed.", RELAYED_METHODS
+        )
+    return method
+
+
+def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The caller's headers API 2 may see (an allow-list), or 400 if one of them could not
+    be sent as it is (control characters, non-ASCII, surrounding whitespace)."""
+    forwarded = {}
+    for name, value in headers.items():
+        if name.lower() not in FORWARDED_REQUEST_HEADERS:
+            continue
+        if not _FIELD_VALUE.fullmatch(value):
+            raise BadRequest(
+                "OBO2103",
+                f"The {name.lower()} header cannot be relayed: only visible ASCII characters "
+                "and inner spaces are allowed.",
+            )
+        forwarded[name] = value
+    return forwarded
+
+
 class Downstream:
     def __init__(
         self,
@@ -125,9 +162,8 @@ class Downstream:
         body: bytes = b"",
     ) -> Result:
         url = f"{self._base}/{safe_path(path)}"
-        outgoing = {
-            k: v for k, v in (headers or {}).items() if k.lower() in FORWARDED_REQUEST_HEADERS
-        }
+        method = safe_method(method)
+        outgoing = forwarded_headers(headers or {})
         outgoing["Authorization"] = authorization  # only the OBO token, never the caller's
         attempts = MAX_ATTEMPTS if method in IDEMPOTENT else 1
         for attempt in range(1, attempts + 1):

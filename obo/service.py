@@ -16,7 +16,7 @@ from typing import Any
 from obo.bearer import bearer_token
 from obo.config import Settings
 from obo.credentials import CertificateSource, CredentialSource
-from obo.downstream import Downstream, Result, safe_path
+from obo.downstream import Downstream, Result, forwarded_headers, safe_method, safe_path
 from obo.errors import OboError
 from obo.exchange import Exchanger
 from obo.jwks import KeySource
@@ -61,7 +61,10 @@ class OboService:
         try:
             assertion = bearer_token(_header(request.headers, "Authorization"))
             caller = self.validator.validate(assertion)
-            path = safe_path(path)  # before the exchange: a bad path costs Entra nothing
+            # before the exchange: a request that cannot be relayed costs Entra nothing
+            path = safe_path(path)
+            safe_method(method or request.method)
+            forwarded_headers(request.headers)
             obo = self.exchanger.token_for(caller, assertion)
             try:
                 return self.downstream.call(
