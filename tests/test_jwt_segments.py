@@ -210,3 +210,18 @@ def test_duplicate_claim_with_a_valid_signature_is_refused_not_last_one_wins(ser
     token = tokens.signed_raw(header.encode(), doubled.encode(), stack.seed.contoso.active_key)
     assert "repeats a member name" in _assert_refused(call("me", token))["detail"]
     assert stack.entra.calls("token") == 0
+
+
+@pytest.mark.parametrize("raised", [RecursionError, KeyError, OverflowError, AttributeError])
+def test_whatever_the_jwt_library_raises_while_reading_is_a_401(service, stack, monkeypatch, raised):
+    """Older PyJWT raised RecursionError on nested JSON (fixed in 2.14.0); any version may
+    raise something new. Stand in for such a version at the one call that decodes."""
+    import obo.validation
+
+    def old_library(*args, **kwargs):
+        raise raised("from inside the JWT library")
+
+    monkeypatch.setattr(obo.validation.jwt, "decode", old_library)
+    problem = _assert_refused(call("me", stack.seed.user_token(stack.seed.alice)))
+    assert "token" in problem["detail"]
+    assert stack.entra.calls("token") == 0
