@@ -19,7 +19,7 @@ import azure.functions as func
 from obo import telemetry
 from obo.cache import OboToken
 from obo.config import DownstreamSettings
-from obo.downstream import safe_path
+from obo.downstream import forwarded_headers, safe_method, safe_path
 from obo.errors import (
     ClaimsChallenge,
     ConfigurationError,
@@ -65,7 +65,10 @@ class DownstreamApi:
         data: bytes = b"",
     ) -> Result:
         """``method`` on ``<base URL>/<path>``; ``path`` may not leave the base URL."""
-        path = safe_path(path)  # before the exchange: a bad path costs Entra nothing
+        # before the exchange: a request that cannot be sent costs Entra nothing
+        path = safe_path(path)
+        safe_method(method.upper())
+        forwarded_headers(headers or {})
         sent = dict(headers or {})
         if json is not None:
             data = _json.dumps(json).encode()

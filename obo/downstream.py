@@ -12,11 +12,18 @@ from collections.abc import Callable, Mapping
 
 import requests
 
-from obo.errors import BadRequest, ClaimsChallenge, DependencyFailed, DependencyTimeout
+from obo.errors import (
+    BadRequest,
+    ClaimsChallenge,
+    DependencyFailed,
+    DependencyTimeout,
+    MethodNotAllowed,
+)
 from obo.logsafe import loggable_url
 from obo.redirects import relay_path, resolved
 from obo.responses import Result
 
+RELAYED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # function_app.py's downstream route
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_ATTEMPTS = 3
@@ -40,28 +47,94 @@ RELAYED_RESPONSE_HEADERS = (
     "preference-applied",
     "location",
 )
-# one path segment: RFC 3986 unreserved and sub-delims, minus anything that could re-anchor
-_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$'()*+,;=:]+")
+# One path segment: ASCII letters, digits and RFC 3986 unreserved/sub-delims, without ';'
+# (servlet path parameters) or '&'. See safe_path and docs/security.md#path-containment.
+_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$'()*+,=:]+")
+MAX_PATH_LENGTH = 2048
+# RFC 9110 section 5.5 field-value, visible ASCII only (as Kestrel accepts by default): what
+# requests and http.client send unchanged; CR/LF/NUL would split or end the header.
+_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?")
 _CLAIMS = re.compile(r'claims="([^"]*)"')
 
 
 def safe_path(path: str) -> str:
-    """``path`` relative to the base URL, or 400: no scheme, ``..``, ``@``, ``%``, ``\\``."""
+    r"""``path`` relative to the base URL, or 400 (OBO2101) unless it passes an allow-list.
+
+    The path must reach API 2 as a child of the base URL under every normalisation a
+    mainstream server applies before it resolves ``.`` and ``..``:
+
+    - Tomcat strips ``;parameters`` from each segment, then %-decodes, then turns ``\`` into
+      ``/`` (``allowBackslash``), merges ``//`` and resolves dot segments: ``..;x`` is ``..``
+      (apache/tomcat ``CoyoteAdapter.parsePathParameters``/``normalize``,
+      ``org/apache/tomcat/util/http/RequestUtil.normalize``). Jetty's ``URIUtil.decodePath``
+      and ``canonicalPath`` do the same and also read ``%u002e`` (``UriCompliance``:
+      ``AMBIGUOUS_PATH_PARAMETER``, ``UTF16_ENCODINGS``). Spring Security's
+      ``StrictHttpFirewall`` rejects ``;``, ``%2e``, ``%2f``, ``%25``, ``\``, ``//`` and
+      non-printable characters for exactly this reason.
+    - nginx's ``ngx_http_parse_complex_uri`` decodes ``%XX`` before it resolves dot segments,
+      merges slashes (``merge_slashes``), ends a ``..`` at ``?`` or ``#`` as at ``/``, and on
+      Windows reads ``\`` as ``/`` and drops a segment's trailing dot.
+    - IIS and ASP.NET Core (Kestrel ``PathNormalizer``) decode before removing dot segments;
+      Windows path normalisation trims trailing dots and spaces (``...`` and ``.. `` become
+      ``..`` or nothing) and reads ``..::$INDEX_ALLOCATION`` as ``..``; some decoders read
+      ``+`` as a space (IIS request filtering's ``allowDoubleEscaping``).
+    - Anything outside ASCII could be folded by NFKC (U+FF0E is ``.``, U+2025 is ``..``) or
+      be the result of decoding overlong UTF-8 (``%c0%ae``).
+
+    Hence the allow-list: at most 2048 characters, no leading ``/``, segments non-empty and
+    made of ``A-Z a-z 0-9 - . _ ~ ! $ ' ( ) * + , = :`` only; the part of a segment before its
+    first ``:`` must hold a character other than ``.`` and ``+``; the first segment has no
+    ``:`` (a scheme). ``%``, ``;``, ``\``, ``@``, ``?``, ``#``, whitespace, controls and
+    non-ASCII never pass, so no decoder on the way can produce a new separator or dot.
+    """
     segments = path.split("/")
     if (
         not path
-        or path.startswith("/")
-        or len(path) > 2048
-        or any(not _SEGMENT.fullmatch(s) or s in (".", "..") for s in segments)
+        or len(path) > MAX_PATH_LENGTH
+        or any(not _SEGMENT.fullmatch(s) or _dot_like(s) for s in segments)
     ):
         raise BadRequest(
             "OBO2101",
-            "The downstream path must be relative, made of plain segments (letters, digits and "
-            "-._~!$'()*+,;=:), without '..', '@', '%', '\\\\' or empty segments.",
+            "The downstream path must be relative and made of non-empty segments of letters, "
+            "digits and -._~!$'()*+,=: where no segment is only dots (before any ':'); "
+            "'..', ';', '%', '\\', '@' and empty segments are refused.",
         )
     if ":" in segments[0]:
         raise BadRequest("OBO2101", "The downstream path must not start with a scheme.")
     return path
+
+
+def _dot_like(segment: str) -> bool:
+    """Whether some server could read ``segment`` as ``.``, ``..`` or nothing: its part
+    before the first ``:`` (an NTFS stream name) is only dots and pluses (spaces, to some)."""
+    return not segment.partition(":")[0].strip(".+")
+
+
+def safe_method(method: str) -> str:
+    """``method`` if the downstream route relays it, else 405: a host only routes these, and
+    any other word would reach API 2 (or break the HTTP client) with the user's token."""
+    if method not in RELAYED_METHODS:
+        raise MethodNotAllowed(
+            "OBO2104", f"Only {', '.join(RELAYED_METHODS)} are relayed.", RELAYED_METHODS
+        )
+    return method
+
+
+def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The caller's headers API 2 may see (an allow-list), or 400 if one of them could not
+    be sent as it is (control characters, non-ASCII, surrounding whitespace)."""
+    forwarded = {}
+    for name, value in headers.items():
+        if name.lower() not in FORWARDED_REQUEST_HEADERS:
+            continue
+        if not _FIELD_VALUE.fullmatch(value):
+            raise BadRequest(
+                "OBO2105",
+                f"The {name.lower()} header cannot be relayed: only visible ASCII characters "
+                "and inner spaces are allowed.",
+            )
+        forwarded[name] = value
+    return forwarded
 
 
 class Downstream:
@@ -89,9 +162,8 @@ class Downstream:
         """API 2's answer. A redirect outside the base URL is OBO6007 (502) unless
         ``external_redirects``: then it is returned, its target in ``Result.location``."""
         url = f"{self._base}/{safe_path(path)}"
-        outgoing = {
-            k: v for k, v in (headers or {}).items() if k.lower() in FORWARDED_REQUEST_HEADERS
-        }
+        method = safe_method(method)
+        outgoing = forwarded_headers(headers or {})
         outgoing["Authorization"] = authorization  # only the OBO token, never the caller's
         attempts = MAX_ATTEMPTS if method in IDEMPOTENT else 1
         for attempt in range(1, attempts + 1):

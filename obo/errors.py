@@ -3,6 +3,7 @@
     OboError
     ├── ConfigurationError        500  OBO1xxx  a setting is missing or invalid
     ├── BadRequest                400  OBO2xxx  the request itself (e.g. a downstream path)
+    │   └── MethodNotAllowed      405  OBO2xxx  a method the route does not relay (Allow)
     ├── NotFound                  404  OBO2xxx  no such relay
     ├── Unauthorized              401  OBO2xxx/OBO3xxx  no, malformed or rejected bearer token
     │   └── ClaimsChallenge       401  OBO5xxx/OBO6xxx  re-authenticate with these claims
@@ -86,6 +87,20 @@ class BadRequest(OboError):
 class NotFound(OboError):
     status = 404
     title = "Not found"
+
+
+class MethodNotAllowed(BadRequest):
+    """405 with the ``Allow`` header RFC 9110 section 15.5.6 requires."""
+
+    status = 405
+    title = "Method not allowed"
+
+    def __init__(self, code: str, detail: str, allow: tuple[str, ...]) -> None:
+        super().__init__(code, detail)
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allow)}
 
 
 class Unauthorized(OboError):

@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,9 +23,10 @@ from typing import Any
 
 import jwt
 
+from obo import jwt_segments
 from obo.cache import ExpiringLru
 from obo.config import Settings
-from obo.errors import InsufficientScope, Unauthorized
+from obo.errors import InsufficientScope, OboError, Unauthorized
 from obo.jwks import KeySource, UnknownKey
 
 LEEWAY = 60  # seconds of clock skew tolerated on exp/nbf
@@ -31,6 +34,7 @@ LEEWAY = 60  # seconds of clock skew tolerated on exp/nbf
 # long, so a key Entra withdraws stops being honoured within minutes, not at token expiry.
 REMEMBER_FOR = 600.0
 MAX_REMEMBERED = 200_000
+log = logging.getLogger("obo.validation")
 GRAPH_AUDIENCES = frozenset({"https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"})
 
 
@@ -60,14 +64,29 @@ class TokenValidator:
         self._validated: ExpiringLru[Caller] = ExpiringLru(MAX_REMEMBERED, clock)
 
     def validate(self, token: str) -> Caller:
-        """The caller behind ``token``; a token seen before is only re-checked for expiry."""
+        """The caller behind ``token``; a token seen before is only re-checked for expiry.
+
+        Only the canonical spelling of a token gets this far, so one token is one cache entry
+        here and in the exchange's cache. Any failure to read the untrusted token is a 401,
+        whatever the JSON or JWT library raises (issue 9, finding 5).
+        """
+        try:
+            jwt_segments.split_canonical(token)
+        except jwt_segments.MalformedToken as exc:
+            raise _malformed(exc) from None
         digest = hashlib.sha256(token.encode()).digest()
         caller = self._validated.get(digest)
         if caller is not None:
             if caller.expires_at + LEEWAY < self._clock():
                 raise _expired()
             return caller
-        caller = self._validate(token)
+        try:
+            caller = self._validate(token)
+        except OboError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - untrusted input must never become a 500
+            log.warning("token refused: reading it raised %s", type(exc).__name__)
+            raise Unauthorized("OBO3001", "The bearer token could not be read.") from None
         remember_until = min(caller.expires_at + LEEWAY, self._clock() + REMEMBER_FOR)
         self._validated.put(digest, caller, remember_until)
         return caller
@@ -166,7 +185,7 @@ class TokenValidator:
             raise Unauthorized("OBO3004", "The token's signature is not valid.") from None
         except jwt.InvalidAudienceError:
             raise Unauthorized("OBO3007", "The token's audience is not this API.") from None
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, ValueError, TypeError, RecursionError) as exc:
             raise Unauthorized(
                 "OBO3001", f"The token is not a valid JWT ({type(exc).__name__})."
             ) from None
@@ -188,11 +207,9 @@ class TokenValidator:
 
     def _check_lifetime(self, claims: Mapping[str, Any]) -> None:
         now = self._clock()
-        try:
-            exp = float(claims["exp"])
-            nbf = float(claims.get("nbf", 0))
-        except (TypeError, ValueError):
-            raise Unauthorized("OBO3001", "The token's exp/nbf claims are not numbers.") from None
+        exp, nbf = _numeric_date(claims.get("exp")), _numeric_date(claims.get("nbf", 0))
+        if exp is None or nbf is None:
+            raise Unauthorized("OBO3001", "The token's exp/nbf claims are not numbers.")
         if exp + LEEWAY < now:
             raise _expired()
         if nbf - LEEWAY > now:
@@ -203,7 +220,8 @@ class TokenValidator:
         oid = claims.get("oid")
         if not isinstance(oid, str) or not oid:
             raise Unauthorized("OBO3015", "The token carries no user object id (oid).")
-        scopes = frozenset(str(claims.get("scp", "")).split())
+        scp = claims.get("scp")
+        scopes = frozenset(scp.split()) if isinstance(scp, str) else frozenset()
         required = self._settings.required_scopes
         if not scopes & required:
             wanted = tuple(sorted(required))
@@ -235,6 +253,18 @@ def _signed_with(token: str, key: Any) -> bool:
     return True
 
 
+def _numeric_date(value: Any) -> float | None:
+    """A JSON number (RFC 7519 section 2, NumericDate) as seconds, or None: never a bool, a
+    string such as "nan", or a value ``float()`` cannot hold."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
 def _expired() -> Unauthorized:
     return Unauthorized(
         "OBO3008",
@@ -263,15 +293,16 @@ def token_kind(
 
 
 def peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and claims without trusting them: only to refuse early with a precise reason."""
-    if token.count(".") != 2:
-        raise Unauthorized("OBO3001", "The bearer token is not a JWT (three dot-separated parts).")
+    """Header and claims without trusting them: only to refuse early with a precise reason.
+    The token must be a canonical compact JWS (:mod:`obo.jwt_segments` says why)."""
     try:
-        header = jwt.get_unverified_header(token)
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise Unauthorized("OBO3001", "The bearer token is not a well-formed JWT.") from None
-    return header, claims
+        return jwt_segments.read(token)
+    except jwt_segments.MalformedToken as exc:
+        raise _malformed(exc) from None
+
+
+def _malformed(exc: jwt_segments.MalformedToken) -> Unauthorized:
+    return Unauthorized("OBO3001", f"The bearer token is not a well-formed JWT: {exc.reason}.")
 
 
 def _tenant(claims: Mapping[str, Any]) -> str:

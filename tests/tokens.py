@@ -50,3 +50,18 @@ def resigned_with(valid: str, key: SigningKey, *, kid: str | None = None, **head
         claims_of(valid), key.private_key, algorithm="RS256",
         headers={"kid": kid or key.kid, **header},
     )
+
+
+def signed_raw(header: bytes, payload: bytes, key: SigningKey) -> str:
+    """Any header and payload bytes (duplicate names, deep nesting, not even JSON), with a
+    valid RS256 signature by ``key``: the reader must refuse them even when signed."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    signing_input = f"{_b64raw(header)}.{_b64raw(payload)}"
+    signature = key.private_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{_b64raw(signature)}"
+
+
+def _b64raw(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
