@@ -20,11 +20,10 @@ from hypothesis import strategies as st
 import function_app
 from obo.config import Settings
 from obo.errors import OboError
-from obo.service import OboService, reset_service
+from obo.service import OboService
 from tests import tokens as builders
+from tests.client import HANDLERS
 from tests.fuzzing import CLAIM_NAMES, ODD_CLAIM, examples, mutated, outbound
-
-HANDLERS = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
 
 
 class FrozenClock:
@@ -44,7 +43,7 @@ def frozen_service(stack, app_settings, clock, sleeps):
     tenant's keys fetched, and one unknown-kid refresh spent per tenant (the cool-down)."""
     service = OboService(Settings.from_env(), clock=FrozenClock(clock()), sleep=sleeps,
                          read_timeout=2.0)
-    reset_service(service)
+    function_app.obo.use(service)
     seed = stack.seed
     for user, tenant in ((seed.alice, seed.contoso), (seed.bob, seed.fabrikam),
                          (seed.tess, seed.tailspin)):
@@ -54,7 +53,7 @@ def frozen_service(stack, app_settings, clock, sleeps):
         with pytest.raises(OboError):
             service.validator.validate(unknown_kid)
     yield service
-    reset_service(None)
+    function_app.obo.use(None)
 
 
 @pytest.fixture
