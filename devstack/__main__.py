@@ -61,23 +61,26 @@ def _setup_test_tools() -> None:
         subprocess.run(["bash", str(script)], check=True, cwd=ROOT)
 
 
-def _ensure_redis_server() -> None:
-    """The shared-cache tests run a real ``redis-server`` (Debian's package): install it
-    when it is missing and we may (root with apt-get), as we install the virtualenvs."""
-    if shutil.which("redis-server"):
+# Debian packages the suite runs for real: the shared-cache tests start redis-server; the
+# certificate script's tests run under BusyBox and GNU tools, with jq (tests/test_infra.py).
+SYSTEM_PACKAGES = {"redis-server": "redis-server", "busybox": "busybox", "jq": "jq"}
+
+
+def _ensure_system_packages() -> None:
+    """Install the missing ones when we may (root with apt-get), as we install the venvs."""
+    missing = [pkg for command, pkg in SYSTEM_PACKAGES.items() if not shutil.which(command)]
+    if not missing:
         return
+    wanted = " ".join(missing)
     if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("redis-server is not installed and cannot be installed from here; the shared-"
-              "cache tests will be skipped (install it with: apt-get install -y redis-server)",
-              flush=True)
+        print(f"{wanted}: not installed and cannot be installed from here; the tests that need "
+              f"them will say so (install with: apt-get install -y {wanted})", flush=True)
         return
-    print("Installing redis-server (apt-get update && apt-get install -y redis-server) ...",
-          flush=True)
+    print(f"Installing {wanted} (apt-get update && apt-get install -y {wanted}) ...", flush=True)
     quiet = {"DEBIAN_FRONTEND": "noninteractive", **os.environ}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=quiet)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"],
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
                    check=True, env=quiet)
-    print(f"redis-server installed at {shutil.which('redis-server')}", flush=True)
 
 
 def main(argv: list[str]) -> int:
@@ -89,7 +92,7 @@ def main(argv: list[str]) -> int:
         _ensure_venv()
         if command == "test":
             _setup_test_tools()
-            _ensure_redis_server()
+            _ensure_system_packages()
         return _child([str(PYTHON), "-m", "devstack", *argv])
     sys.path.insert(0, str(ROOT))
     if command == "token":  # stays in the caller's directory: only prints
