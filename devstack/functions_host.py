@@ -18,10 +18,11 @@ following Microsoft's documentation:
   segments are removed before routing.
 
 It serves through devstack's one HTTP server (``httpserver.Server``: threads, Nagle off, a
-listen backlog, repeated header fields joined, chunked bodies). A failing function gives a 500
-with a generic body; the traceback goes only to this host's log, as on the real host. ``python -m devstack.functions_host [--port 7071]`` runs it by
-hand, with ``local.settings.json``, and refuses to start while the app's settings are
-incomplete (naming each one) instead of answering every request with a 500.
+listen backlog, repeated header fields joined, chunked bodies). A failing function gives a
+500 with a generic body; the traceback goes only to this host's log, as on the real host.
+``python -m devstack.functions_host [--port 7071]`` runs it by hand, with
+``local.settings.json``, and refuses to start while the app's settings are incomplete (naming
+each one) instead of answering every request with a 500.
 """
 
 from __future__ import annotations

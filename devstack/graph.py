@@ -40,7 +40,14 @@ from collections.abc import Callable
 
 import jwt
 
-from devstack.directory import GRAPH_APP_ID, GRAPH_RESOURCE, Directory, User
+from devstack.directory import (
+    GRAPH_APP_ID,
+    GRAPH_RESOURCE,
+    Directory,
+    User,
+    VerifyError,
+    VerifyFailure,
+)
 from devstack.httpserver import Fault, Request, Response, Service
 
 AUTHORIZATION_URI = "https://login.microsoftonline.com/common/oauth2/authorize"
@@ -136,8 +143,8 @@ class GraphApi(Service):
             raise _invalid_token("Access token validation failure. Invalid tenant.")
         try:
             claims = self.directory.verify(token, tenant, graph=True)
-        except ValueError as exc:
-            if str(exc) == "lifetime":
+        except VerifyError as exc:
+            if exc.reason is VerifyFailure.LIFETIME:
                 raise _invalid_token("Lifetime validation failed, the token is expired.") from None
             raise _invalid_token("Access token validation failure.") from None
         if claims.get("aud") not in AUDIENCES:

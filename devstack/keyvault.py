@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from devstack.directory import KEY_VAULT_APP_ID, Directory, Tenant
+from devstack.directory import KEY_VAULT_APP_ID, Directory, Tenant, VerifyError
 from devstack.httpserver import Request, Response, Service
 from devstack.keys import thumbprints
 
@@ -179,8 +179,8 @@ class KeyVault(Service):
             return self._unauthorized("AKV10000: Request is missing a Bearer or PoP token.")
         try:
             claims = self.directory.verify(token.strip(), self.tenant)
-        except ValueError as exc:  # wrong tenant or key, bad signature, expired
-            return self._unauthorized(f"Token validation failed ({exc}).")
+        except VerifyError as exc:  # wrong tenant or key, bad signature, expired
+            return self._unauthorized(f"Token validation failed ({exc.reason}).")
         audiences = (self.resource, "https://vault.azure.net", KEY_VAULT_APP_ID)
         if claims.get("aud") not in audiences:
             return self._unauthorized(

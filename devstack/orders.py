@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from devstack.directory import App, Directory, Tenant
+from devstack.directory import App, Directory, Tenant, VerifyError
 from devstack.httpserver import Request, Response, Service
 
 Claims = dict[str, object]
@@ -42,7 +42,7 @@ class OrdersApi(Service):
                 return _refuse(401, "invalid_token", "No bearer token.", 'Bearer realm="orders"')
             try:
                 claims = self.directory.verify(token.strip(), self.tenant)
-            except ValueError:
+            except VerifyError:
                 return _refuse(401, "invalid_token", "The token is not valid.")
             if not self.app.accepts_audience(str(claims.get("aud"))):
                 return _refuse(401, "invalid_token", "The token is for another audience.")
