@@ -121,17 +121,25 @@ class KeyVault(Service):
             self.secret_reads.clear()
 
     # -- handlers -----------------------------------------------------------------------
-    def _get_certificate(self, req: Request) -> Response:
-        if refused := self._refuse(req, READ_CERTIFICATE):
+    def _read(self, req: Request, action: str, kind: str) -> CertificateVersion | Response:
+        """The version a read names, once Key Vault's checks pass; else the refusal or 404."""
+        if refused := self._refuse(req, action):
             return refused
         name, version = req.params["name"], req.params.get("version", "")
         entry = self._find(name, version)
         if entry is None:
-            return _not_found("CertificateNotFound", "certificate", name, version)
+            return _not_found(f"{kind.capitalize()}NotFound", kind, name, version)
+        return entry
+
+    def _get_certificate(self, req: Request) -> Response:
+        entry = self._read(req, READ_CERTIFICATE, "certificate")
+        if isinstance(entry, Response):
+            return entry
+        name = req.params["name"]
         der = entry.certificate.public_bytes(serialization.Encoding.DER)
         bundle = {**self._item(name, entry), "kid": self._id("keys", name, entry),
                   "sid": self._id("secrets", name, entry), "cer": _b64(der)}
-        if not version:  # the latest form carries the policy, as Get Certificate documents
+        if not req.params.get("version"):  # the latest carries the policy (Get Certificate)
             bundle["policy"] = self._policy(name, entry)
         return Response.json(bundle)
 
@@ -151,12 +159,10 @@ class KeyVault(Service):
         return Response.json({"value": page, "nextLink": next_link})
 
     def _get_secret(self, req: Request) -> Response:
-        if refused := self._refuse(req, READ_SECRET):
-            return refused
-        name, version = req.params["name"], req.params.get("version", "")
-        entry = self._find(name, version)
-        if entry is None:
-            return _not_found("SecretNotFound", "secret", name, version)
+        entry = self._read(req, READ_SECRET, "secret")
+        if isinstance(entry, Response):
+            return entry
+        name = req.params["name"]
         if not entry.enabled:
             return _kv_error(403, "Forbidden", "Operation get is not allowed on a disabled secret.",
                              inner="SecretDisabled")
