@@ -207,7 +207,9 @@ class Directory:
         self.users[upn] = user
         return user
 
-    def add_group(self, name: str, tenant: Tenant, members: list[User], description: str | None = None) -> Group:
+    def add_group(
+        self, name: str, tenant: Tenant, members: list[User], description: str | None = None
+    ) -> Group:
         group = Group(stable_id(f"group:{name}@{tenant.id}"), name, tenant.id,
                       {u.object_ids[tenant.id] for u in members}, description)
         self.groups.append(group)
@@ -219,7 +221,8 @@ class Directory:
 
     def grant_consent(self, tenant: Tenant, client: App, resource: App, scopes: list[str]) -> None:
         with self._lock:
-            self.consents.setdefault((tenant.id, client.app_id, resource.app_id), set()).update(scopes)
+            key = (tenant.id, client.app_id, resource.app_id)
+            self.consents.setdefault(key, set()).update(scopes)
 
     def revoke_consent(self, tenant: Tenant, client: App, resource: App) -> None:
         with self._lock:

@@ -71,7 +71,8 @@ class KeyVault(Service):
         self._store = threading.RLock()
         self.secret_reads: collections.Counter[tuple[str, str]] = collections.Counter()
         self.route("GET", "/certificates/{name}/versions", "certificate_versions", self._versions)
-        for pattern in ("/certificates/{name}", "/certificates/{name}/", "/certificates/{name}/{version}"):
+        for pattern in ("/certificates/{name}", "/certificates/{name}/",
+                        "/certificates/{name}/{version}"):
             self.route("GET", pattern, "get_certificate", self._get_certificate)
         for pattern in ("/secrets/{name}", "/secrets/{name}/", "/secrets/{name}/{version}"):
             self.route("GET", pattern, "get_secret", self._get_secret)
@@ -179,7 +180,9 @@ class KeyVault(Service):
         """Key Vault's checks, in its order: api-version, bearer token, role assignment."""
         version = req.query.get("api-version", "")
         if not API_VERSION.match(version):
-            return _kv_error(400, "BadParameter", f"The specified version ({version}) is not recognized.")
+            return _kv_error(
+                400, "BadParameter", f"The specified version ({version}) is not recognized."
+            )
         scheme, _, token = req.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return self._unauthorized("AKV10000: Request is missing a Bearer or PoP token.")
@@ -217,7 +220,8 @@ class KeyVault(Service):
         return f"{self.base_url}/{kind}/{name}/{entry.version}"
 
     def _item(self, name: str, entry: CertificateVersion) -> dict[str, object]:
-        return {"id": self._id("certificates", name, entry), "x5t": thumbprints(entry.certificate)[0],
+        return {"id": self._id("certificates", name, entry),
+                "x5t": thumbprints(entry.certificate)[0],
                 "attributes": _attributes(entry), "tags": {}}
 
     def _policy(self, name: str, entry: CertificateVersion) -> dict[str, object]:
