@@ -35,7 +35,9 @@ class DevTokens(Service):
 
     def _token(self, req: Request) -> Response:
         if not hmac.compare_digest(req.headers.get("x-devstack-key", ""), self.key):
-            return Response.json({"error": "this endpoint needs the key in .devstack/serve.json"}, 403)
+            return Response.json(
+                {"error": "this endpoint needs the key in .devstack/serve.json"}, 403
+            )
         try:
             ask = req.json()
             directory = self.seed.directory
@@ -45,7 +47,8 @@ class DevTokens(Service):
             if tenant is None:
                 raise KeyError(ref)
             kind = str(ask.get("api") or "api")
-            resource = {"api": self.seed.api, "orders": self.seed.other_api, "graph": self.seed.graph}[kind]
+            apis = {"api": self.seed.api, "orders": self.seed.other_api, "graph": self.seed.graph}
+            resource = apis[kind]
             scopes = list(ask.get("scopes") or [AUDIENCES[kind]])
         except (ValueError, KeyError, TypeError):
             return Response.json({"error": "unknown user, tenant or api"}, 400)
@@ -53,13 +56,15 @@ class DevTokens(Service):
             return Response.json({"error": f"{user.name} is not in {tenant.domain}"}, 400)
         unknown = [s for s in scopes if s not in resource.scopes]
         if unknown:
-            return Response.json({"error": f"{resource.name} has no scope {' '.join(unknown)}"}, 400)
+            missing = " ".join(unknown)
+            return Response.json({"error": f"{resource.name} has no scope {missing}"}, 400)
         token = self.seed.directory.user_token(user, tenant, self.seed.spa, resource, scopes)
         return Response.json({"access_token": token})
 
 
 def _upn(seed: Seed, name: str) -> str:
-    found = (upn for upn, u in seed.directory.users.items() if name.lower() in (u.name.lower(), upn))
+    users = seed.directory.users.items()
+    found = (upn for upn, u in users if name.lower() in (u.name.lower(), upn))
     return next(found, "")
 
 

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import jwt
 from cryptography import x509
@@ -38,6 +39,25 @@ def _segment(obj: dict[str, object]) -> str:
 
 def _hash_nonce(header: dict[str, object]) -> dict[str, object]:
     return {**header, "nonce": hashlib.sha256(str(header["nonce"]).encode()).hexdigest()}
+
+
+class VerifyFailure(StrEnum):
+    """Why ``Directory.verify`` refused a token; each stand-in words it its own way."""
+
+    MALFORMED = "malformed"
+    ALGORITHM = "algorithm"
+    KEY_NOT_FOUND = "key not found"
+    SIGNATURE = "signature"
+    ISSUER = "issuer"
+    LIFETIME = "lifetime"
+
+
+class VerifyError(ValueError):
+    """A token the directory refuses; ``reason`` says why (``str()`` is its value)."""
+
+    def __init__(self, reason: VerifyFailure) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
 
 
 def stable_id(name: str) -> str:
@@ -187,7 +207,9 @@ class Directory:
         self.users[upn] = user
         return user
 
-    def add_group(self, name: str, tenant: Tenant, members: list[User], description: str | None = None) -> Group:
+    def add_group(
+        self, name: str, tenant: Tenant, members: list[User], description: str | None = None
+    ) -> Group:
         group = Group(stable_id(f"group:{name}@{tenant.id}"), name, tenant.id,
                       {u.object_ids[tenant.id] for u in members}, description)
         self.groups.append(group)
@@ -199,7 +221,8 @@ class Directory:
 
     def grant_consent(self, tenant: Tenant, client: App, resource: App, scopes: list[str]) -> None:
         with self._lock:
-            self.consents.setdefault((tenant.id, client.app_id, resource.app_id), set()).update(scopes)
+            key = (tenant.id, client.app_id, resource.app_id)
+            self.consents.setdefault(key, set()).update(scopes)
 
     def revoke_consent(self, tenant: Tenant, client: App, resource: App) -> None:
         with self._lock:
@@ -328,19 +351,20 @@ class Directory:
 
     # -- verifying (used by Key Vault, Graph and the token endpoint) -----------------------
     def verify(self, token: str, tenant: Tenant, *, graph: bool = False) -> dict[str, object]:
-        """Verify a token this tenant issued (signature, issuer, times). Raises ``ValueError``."""
+        """Verify a token this tenant issued (signature, issuer, times). Raises
+        :class:`VerifyError`."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise ValueError("malformed") from exc
+            raise VerifyError(VerifyFailure.MALFORMED) from exc
         if header.get("alg") != "RS256":
-            raise ValueError("algorithm")
+            raise VerifyError(VerifyFailure.ALGORITHM)
         key = tenant.find_key(str(header.get("kid")))
         if key is None:
-            raise ValueError("key not found")
+            raise VerifyError(VerifyFailure.KEY_NOT_FOUND)
         if "nonce" in header:
             if not graph:
-                raise ValueError("signature")
+                raise VerifyError(VerifyFailure.SIGNATURE)
             _, payload, signature = token.split(".")
             token = f"{_segment(_hash_nonce(header))}.{payload}.{signature}"
         try:
@@ -354,12 +378,12 @@ class Directory:
                 },
             )
         except jwt.PyJWTError as exc:
-            raise ValueError("signature") from exc
+            raise VerifyError(VerifyFailure.SIGNATURE) from exc
         if claims.get("iss") not in (self.issuer_v2(tenant.id), self.issuer_v1(tenant.id)):
-            raise ValueError("issuer")
+            raise VerifyError(VerifyFailure.ISSUER)
         now = self.clock()
         if float(claims.get("exp", 0)) < now - 300 or float(claims.get("nbf", 0)) > now + 300:
-            raise ValueError("lifetime")
+            raise VerifyError(VerifyFailure.LIFETIME)
         return claims
 
     # -- the middle tier's certificate ------------------------------------------------

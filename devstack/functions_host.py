@@ -17,16 +17,17 @@ following Microsoft's documentation:
   match case-insensitively. As in Kestrel, the path is decoded except ``%2F`` and dot
   segments are removed before routing.
 
-A failing function gives a 500 with a generic body; the traceback goes only to this host's
-log, as on the real host. ``python -m devstack.functions_host [--port 7071]`` runs it by
-hand, with ``local.settings.json``, and refuses to start while the app's settings are
-incomplete (naming each one) instead of answering every request with a 500.
+It serves through devstack's one HTTP server (``httpserver.Server``: threads, Nagle off, a
+listen backlog, repeated header fields joined, chunked bodies). A failing function gives a
+500 with a generic body; the traceback goes only to this host's log, as on the real host.
+``python -m devstack.functions_host [--port 7071]`` runs it by hand, with
+``local.settings.json``, and refuses to start while the app's settings are incomplete (naming
+each one) instead of answering every request with a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import importlib.util
 import inspect
 import json
@@ -38,21 +39,20 @@ import sys
 import threading
 import urllib.parse
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any, TextIO
 
 import azure.functions as func
 
+from devstack.httpserver import Request, Response, Server, run_cli
+
 log = logging.getLogger("devstack.functions_host")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _GUID = r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}"
 _PARAM = re.compile(r"\{(\*{1,2})?(\w+)((?::[^:{}=?]+(?:\([^)]*\))?)*)(\?)?(?:=([^}]*))?\}")
 _CONSTRAINT = re.compile(r":(\w+)(?:\(([^)]*)\))?")
-Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
 
 
 def _check(name: str, arg: str | None, value: str) -> bool | None:
@@ -181,14 +181,15 @@ class FunctionsHost:
         root = Path(__file__).resolve().parent.parent
         self.module_path = Path(module_path or root / "function_app.py").resolve()
         self.port, self.stream = port, stream
-        self._server: ThreadingHTTPServer | None = None
+        self.base_url = ""  # set by the server once the port is bound
+        self._server: Server | None = None
         self._routes: list[Route] = []
         self.host_json: dict[str, Any] = {}
         self._saved: tuple[str | None, ModuleType | None] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.base_url or f"http://127.0.0.1:{self.port}"
 
     def routes(self) -> list[Route]:
         return list(self._routes)
@@ -207,14 +208,11 @@ class FunctionsHost:
             sys.path.insert(0, folder)
         try:
             self._routes = build_routes(load_app(self.module_path), self.route_prefix())
-            handler = type("BoundHandler", (_Handler,), {"host": self})
-            self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+            self._server = Server(self, None, self.port, access_log=log)
         except BaseException:
             self._restore()
             raise
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.port = self._server.port
         lines = [f"  {r.name}: [{','.join(r.methods)}] http://localhost:{self.port}{r.path}"
                  for r in self._routes]
         print("\nFunctions:\n\n" + "\n".join(lines) + "\n", file=self.stream or sys.stdout)
@@ -222,9 +220,9 @@ class FunctionsHost:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
+            self.base_url = ""
         self._restore()
 
     def _restore(self) -> None:
@@ -247,7 +245,15 @@ class FunctionsHost:
         self.stop()
 
     # -- one request ----------------------------------------------------------------------
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Answer:
+    def respond(self, request: Request) -> Response:
+        """What the server calls; a bug here answers a generic 500 and is logged."""
+        try:
+            return self._route(request.method, request.target, request.headers, request.body)
+        except Exception:  # a bug here must answer, not hang the client
+            log.exception("request failed in the host")
+            return Response(500, b"Internal Server Error")
+
+    def _route(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
         split = urllib.parse.urlsplit(target)
         path, allowed = _clean_path(split.path), set[str]()
         for route in self._routes:
@@ -260,15 +266,15 @@ class FunctionsHost:
             query: dict[str, str] = {}
             for key, value in urllib.parse.parse_qsl(split.query, keep_blank_values=True):
                 query[key] = f"{query[key]},{value}" if key in query else value
-            host = next((v for k, v in headers.items() if k.lower() == "host"), self.url[7:])
+            host = headers.get("host", self.url.removeprefix("http://"))
             request = func.HttpRequest(method, f"http://{host}{target}", headers=headers,
                                        params=query, route_params=values, body=body)
             return self._invoke(route, request)
         if allowed:
-            return 405, {"Allow": ", ".join(sorted(allowed))}, b""
-        return 404, {}, b""
+            return Response(405, b"", {"Allow": ", ".join(sorted(allowed))})
+        return Response(404)
 
-    def _invoke(self, route: Route, request: func.HttpRequest) -> Answer:
+    def _invoke(self, route: Route, request: func.HttpRequest) -> Response:
         user_function = route.function.get_user_function()
         kwargs: dict[str, Any] = {route.trigger_arg: request}
         if "context" in inspect.signature(user_function).parameters:
@@ -285,53 +291,15 @@ class FunctionsHost:
                 raise TypeError(f"returned {type(result).__name__}, not func.HttpResponse")
         except Exception:
             log.exception("Executed 'Functions.%s' (Failed)", route.name)
-            return 500, {"Content-Type": "text/plain; charset=utf-8"}, b"Internal Server Error"
+            plain = {"Content-Type": "text/plain; charset=utf-8"}
+            return Response(500, b"Internal Server Error", plain)
         headers = dict(result.headers.items())
         if not any(k.lower() == "content-type" for k in headers):
             text = result.mimetype.startswith("text/")
-            headers["Content-Type"] = result.mimetype + (f"; charset={result.charset}" if text else "")
+            charset = f"; charset={result.charset}" if text else ""
+            headers["Content-Type"] = result.mimetype + charset
         custom = self.host_json.get("extensions", {}).get("http", {}).get("customHeaders", {})
-        return result.status_code, {**custom, **headers}, result.get_body()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    disable_nagle_algorithm = True
-    protocol_version = "HTTP/1.1"
-    host: FunctionsHost
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def _body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                pass
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _handle(self) -> None:
-        headers: dict[str, str] = {}
-        for key, value in self.headers.items():  # repeated headers join, as the host does
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        try:
-            status, out, body = self.host.handle(self.command, self.path, headers, self._body())
-        except Exception:  # a bug here must answer, not hang the client
-            log.exception("request failed in the host")
-            status, out, body = 500, {}, b"Internal Server Error"
-        self.send_response(status)
-        for key, value in out.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+        return Response(result.status_code, result.get_body(), {**custom, **headers})
 
 
 def app_problems(host: FunctionsHost) -> list[str]:
@@ -355,28 +323,15 @@ def app_problems(host: FunctionsHost) -> list[str]:
     return []
 
 
-def run_cli(prog: str, port: int, body: Callable[[], int]) -> int:
-    """Run a serving command: Ctrl+C and a busy port end with one line, not a traceback."""
-    try:
-        return body()
-    except KeyboardInterrupt:
-        print("Stopped.", file=sys.stderr)
-        return 0
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        print(f"{prog}: port {port} is already in use (another serve, demo or func start?); "
-              "stop it, or pass --port N (0 picks a free port).", file=sys.stderr)
-        return 1
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m devstack.functions_host [--port 7071] [--app PATH]``; like Core Tools it
     first loads ``local.settings.json`` ``Values`` into the environment."""
     import argparse
 
     prog = "python -m devstack.functions_host"
-    parser = argparse.ArgumentParser(prog=prog, description="Serve function_app.py like func start.")
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Serve function_app.py like func start."
+    )
     parser.add_argument("--port", type=int, default=7071, help="0 picks a free port")
     parser.add_argument("--app", default=None, help="path of function_app.py")
     args = parser.parse_args(argv)

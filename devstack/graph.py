@@ -40,7 +40,14 @@ from collections.abc import Callable
 
 import jwt
 
-from devstack.directory import GRAPH_APP_ID, GRAPH_RESOURCE, Directory, User
+from devstack.directory import (
+    GRAPH_APP_ID,
+    GRAPH_RESOURCE,
+    Directory,
+    User,
+    VerifyError,
+    VerifyFailure,
+)
 from devstack.httpserver import Fault, Request, Response, Service
 
 AUTHORIZATION_URI = "https://login.microsoftonline.com/common/oauth2/authorize"
@@ -79,8 +86,10 @@ class GraphApi(Service):
         self._challenges: dict[str, str] = {}  # oid -> base64 claims
         self._claims_lock = threading.Lock()
         self.route("GET", "/v1.0/me", "me", self._guarded(ME_SCOPES, self._me))
-        self.route("GET", "/v1.0/me/messages", "messages", self._guarded(MAIL_SCOPES, self._messages))
-        self.route("GET", "/v1.0/me/memberOf", "memberOf", self._guarded(MEMBER_OF_SCOPES, self._member_of))
+        self.route("GET", "/v1.0/me/messages", "messages",
+                   self._guarded(MAIL_SCOPES, self._messages))
+        self.route("GET", "/v1.0/me/memberOf", "memberOf",
+                   self._guarded(MEMBER_OF_SCOPES, self._member_of))
         self.route("GET", "/v1.0/users/{id}", "user", self._guarded(USER_SCOPES, self._user))
         # Service.route's {name} is one segment: the echo catch-all gets its own pattern.
         echo = re.compile(r"^/v1\.0/echo(?:/(?P<rest>.*))?$")
@@ -136,8 +145,8 @@ class GraphApi(Service):
             raise _invalid_token("Access token validation failure. Invalid tenant.")
         try:
             claims = self.directory.verify(token, tenant, graph=True)
-        except ValueError as exc:
-            if str(exc) == "lifetime":
+        except VerifyError as exc:
+            if exc.reason is VerifyFailure.LIFETIME:
                 raise _invalid_token("Lifetime validation failed, the token is expired.") from None
             raise _invalid_token("Access token validation failure.") from None
         if claims.get("aud") not in AUDIENCES:
@@ -258,7 +267,9 @@ class GraphApi(Service):
     def _ok(self, req: Request, body: object, status: int = 200) -> Response:
         return Response.json(body, status, {"Content-Type": ODATA_JSON, **self._ids(req)})
 
-    def _error(self, req: Request, err: GraphError, extra: dict[str, str] | None = None) -> Response:
+    def _error(
+        self, req: Request, err: GraphError, extra: dict[str, str] | None = None
+    ) -> Response:
         ids = self._ids(req)
         date = dt.datetime.fromtimestamp(self.directory.clock(), dt.UTC)
         body = {"error": {"code": err.code, "message": err.message, "innerError": {

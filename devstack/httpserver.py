@@ -1,25 +1,34 @@
-"""A tiny threaded HTTP(S) server with routing, fault switches and request counters.
+"""The one threaded HTTP(S) server of devstack, and the stand-ins' routing, faults and counters.
 
-Each stand-in is a :class:`Service`: a list of routes plus the switches a test flips to
-make it slow, throttled, failing, unreachable, answering garbage, or setting cookies the
-way load balancers and real services do. Counters record every request by route name and
-tenant, and the ``Cookie`` header each request carried, so a test can assert exactly which
-calls reached the stand-in and what state they brought along.
+:class:`Server` serves anything with a ``respond(Request)`` method on loopback: each stand-in
+(a :class:`Service`) over TLS, and the local Functions host (``functions_host.py``) over plain
+HTTP, as ``func start`` does.
+
+Each stand-in is a :class:`Service`: a list of routes plus the switches a test flips to make it
+slow, throttled, failing, unreachable, answering garbage, or setting cookies the way load
+balancers and real services do. Counters record every request by route name and tenant, and
+the ``Cookie`` header each request carried, so a test can assert exactly which calls reached
+the stand-in and what state they brought along.
 """
 
 from __future__ import annotations
 
 import collections
+import errno
 import json
+import logging
 import re
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
+
+log = logging.getLogger("devstack.httpserver")
 
 
 @dataclass
@@ -30,6 +39,7 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
+    target: str = ""  # the request-target as sent (RFC 9112 section 3.2), query included
 
     def form(self) -> dict[str, str]:
         pairs = urllib.parse.parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -44,6 +54,7 @@ class Response:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    set_cookies: list[str] = field(default_factory=list)  # one Set-Cookie field each
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -89,6 +100,13 @@ class Service:
         self.base_url = ""
 
     # -- routing -------------------------------------------------------------------
+    def respond(self, request: Request) -> Response | None:
+        """What :class:`Server` calls: the routed answer with this service's cookies."""
+        _, response = self.dispatch(request)
+        if response is not None:
+            response.set_cookies += self.set_cookies
+        return response
+
     def route(self, method: str, pattern: str, name: str, handler: Handler) -> None:
         regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
         self._routes.append((method, regex, name, handler))
@@ -182,28 +200,60 @@ class Service:
             self.cookies_received.clear()
 
 
+class Responder(Protocol):
+    """What a :class:`Server` serves; ``base_url`` is set once the port is bound."""
+
+    base_url: str
+
+    def respond(self, request: Request) -> Response | None:
+        """The answer, or ``None`` to drop the connection without one."""
+        ...
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed-ACK stalls
-    service: Service
+    server: _ThreadingServer
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass  # the stand-ins are quiet; tests read counters instead
+        if self.server.access_log is not None:  # the stand-ins are quiet: tests read counters
+            self.server.access_log.debug("%s " + format, self.address_string(), *args)
+
+    def _headers(self) -> dict[str, str]:
+        """Lower-cased names; a repeated field is joined with ", " (RFC 9110 section 5.3)."""
+        headers: dict[str, str] = {}
+        for key, value in self.headers.items():
+            key = key.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        return headers
+
+    def _body(self) -> bytes:
+        """The content, by Content-Length or chunked (RFC 9112 section 7.1)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass  # trailer fields
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
 
     def _handle(self) -> None:
         url = urllib.parse.urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         request = Request(
             method=self.command,
             path=url.path,
             query=dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True)),
-            headers={k.lower(): v for k, v in self.headers.items()},
-            body=body,
+            headers=self._headers(),
+            body=self._body(),
+            target=self.path,
         )
         try:
-            _, response = self.service.dispatch(request)
-        except Exception as exc:  # noqa: BLE001 - a bug in a stand-in must be loud, not a hang
+            response = self.server.responder.respond(request)
+        except Exception as exc:  # a bug in a stand-in must be loud, not a hang
+            log.exception("%s %s failed in the stand-in", self.command, url.path)
             response = Response.json({"error": "standin_bug", "detail": repr(exc)}, 500)
         if response is None:  # a dropped connection
             self.close_connection = True
@@ -212,27 +262,34 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         for key, value in response.headers.items():
             self.send_header(key, value)
-        for cookie in list(self.service.set_cookies):
+        for cookie in response.set_cookies:
             self.send_header("Set-Cookie", cookie)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
 
 class _ThreadingServer(ThreadingHTTPServer):
     request_queue_size = 256  # bursts of concurrent clients in tests and benchmarks
     daemon_threads = True
 
+    def __init__(self, port: int, responder: Responder, access_log: logging.Logger | None) -> None:
+        self.responder, self.access_log = responder, access_log
+        super().__init__(("127.0.0.1", port), _Handler)
+
 
 class Server:
-    """A running service; ``stop`` frees the port."""
+    """``responder`` served on a loopback port (0: a free one) until ``stop``; HTTPS with
+    ``tls``. ``access_log`` gets one DEBUG line per request (the Functions host's log)."""
 
-    def __init__(self, service: Service, tls: ssl.SSLContext | None, port: int = 0) -> None:
-        handler = type("BoundHandler", (_Handler,), {"service": service})
-        self._httpd = _ThreadingServer(("127.0.0.1", port), handler)
+    def __init__(
+        self, responder: Responder, tls: ssl.SSLContext | None, port: int = 0, *,
+        access_log: logging.Logger | None = None,
+    ) -> None:
+        self._httpd = _ThreadingServer(port, responder, access_log)
         if tls is not None:
             # The handshake runs in the request thread, so one slow client cannot stall accept().
             self._httpd.socket = tls.wrap_socket(
@@ -241,10 +298,25 @@ class Server:
         scheme = "https" if tls is not None else "http"
         self.port = self._httpd.server_address[1]
         self.url = f"{scheme}://127.0.0.1:{self.port}"
-        service.base_url = self.url
+        responder.base_url = self.url
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def run_cli(prog: str, port: int, body: Callable[[], int]) -> int:
+    """Run a serving command: Ctrl+C and a busy port end with one line, not a traceback."""
+    try:
+        return body()
+    except KeyboardInterrupt:
+        print("Stopped.", file=sys.stderr)
+        return 0
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"{prog}: port {port} is already in use (another serve, demo or func start?); "
+              "stop it, or pass --port N (0 picks a free port).", file=sys.stderr)
+        return 1

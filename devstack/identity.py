@@ -6,7 +6,8 @@ is what azure-identity's ``ManagedIdentityCredential`` (through MSAL's
 ``_obtain_token_on_app_service``) and ``DefaultAzureCredential`` speak when the
 ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER`` environment variables are set:
 
-    GET {IDENTITY_ENDPOINT}?resource=<uri>&api-version=2019-08-01[&client_id=|&mi_res_id=|&object_id=]
+    GET {IDENTITY_ENDPOINT}?resource=<uri>&api-version=2019-08-01
+        [&client_id=|&mi_res_id=|&object_id=]
     X-IDENTITY-HEADER: {IDENTITY_HEADER}
 
 Success is ``{"access_token", "expires_on" (epoch seconds as a string), "resource",
@@ -137,7 +138,8 @@ class ManagedIdentityEndpoint(Service):
         return app
 
     def _aadsts500011(self, resource: str) -> str:
-        now = dt.datetime.fromtimestamp(self.directory.clock(), dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        moment = dt.datetime.fromtimestamp(self.directory.clock(), dt.UTC)
+        now = moment.strftime("%Y-%m-%d %H:%M:%SZ")
         return (
             f"AADSTS500011: The resource principal named {resource} was not found in the tenant "
             f"named {self.tenant.domain}. This can happen if the application has not been "

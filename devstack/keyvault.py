@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from devstack.directory import KEY_VAULT_APP_ID, Directory, Tenant
+from devstack.directory import KEY_VAULT_APP_ID, Directory, Tenant, VerifyError
 from devstack.httpserver import Request, Response, Service
 from devstack.keys import thumbprints
 
@@ -71,7 +71,8 @@ class KeyVault(Service):
         self._store = threading.RLock()
         self.secret_reads: collections.Counter[tuple[str, str]] = collections.Counter()
         self.route("GET", "/certificates/{name}/versions", "certificate_versions", self._versions)
-        for pattern in ("/certificates/{name}", "/certificates/{name}/", "/certificates/{name}/{version}"):
+        for pattern in ("/certificates/{name}", "/certificates/{name}/",
+                        "/certificates/{name}/{version}"):
             self.route("GET", pattern, "get_certificate", self._get_certificate)
         for pattern in ("/secrets/{name}", "/secrets/{name}/", "/secrets/{name}/{version}"):
             self.route("GET", pattern, "get_secret", self._get_secret)
@@ -121,17 +122,25 @@ class KeyVault(Service):
             self.secret_reads.clear()
 
     # -- handlers -----------------------------------------------------------------------
-    def _get_certificate(self, req: Request) -> Response:
-        if refused := self._refuse(req, READ_CERTIFICATE):
+    def _read(self, req: Request, action: str, kind: str) -> CertificateVersion | Response:
+        """The version a read names, once Key Vault's checks pass; else the refusal or 404."""
+        if refused := self._refuse(req, action):
             return refused
         name, version = req.params["name"], req.params.get("version", "")
         entry = self._find(name, version)
         if entry is None:
-            return _not_found("CertificateNotFound", "certificate", name, version)
+            return _not_found(f"{kind.capitalize()}NotFound", kind, name, version)
+        return entry
+
+    def _get_certificate(self, req: Request) -> Response:
+        entry = self._read(req, READ_CERTIFICATE, "certificate")
+        if isinstance(entry, Response):
+            return entry
+        name = req.params["name"]
         der = entry.certificate.public_bytes(serialization.Encoding.DER)
         bundle = {**self._item(name, entry), "kid": self._id("keys", name, entry),
                   "sid": self._id("secrets", name, entry), "cer": _b64(der)}
-        if not version:  # the latest form carries the policy, as Get Certificate documents
+        if not req.params.get("version"):  # the latest carries the policy (Get Certificate)
             bundle["policy"] = self._policy(name, entry)
         return Response.json(bundle)
 
@@ -151,12 +160,10 @@ class KeyVault(Service):
         return Response.json({"value": page, "nextLink": next_link})
 
     def _get_secret(self, req: Request) -> Response:
-        if refused := self._refuse(req, READ_SECRET):
-            return refused
-        name, version = req.params["name"], req.params.get("version", "")
-        entry = self._find(name, version)
-        if entry is None:
-            return _not_found("SecretNotFound", "secret", name, version)
+        entry = self._read(req, READ_SECRET, "secret")
+        if isinstance(entry, Response):
+            return entry
+        name = req.params["name"]
         if not entry.enabled:
             return _kv_error(403, "Forbidden", "Operation get is not allowed on a disabled secret.",
                              inner="SecretDisabled")
@@ -173,14 +180,16 @@ class KeyVault(Service):
         """Key Vault's checks, in its order: api-version, bearer token, role assignment."""
         version = req.query.get("api-version", "")
         if not API_VERSION.match(version):
-            return _kv_error(400, "BadParameter", f"The specified version ({version}) is not recognized.")
+            return _kv_error(
+                400, "BadParameter", f"The specified version ({version}) is not recognized."
+            )
         scheme, _, token = req.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return self._unauthorized("AKV10000: Request is missing a Bearer or PoP token.")
         try:
             claims = self.directory.verify(token.strip(), self.tenant)
-        except ValueError as exc:  # wrong tenant or key, bad signature, expired
-            return self._unauthorized(f"Token validation failed ({exc}).")
+        except VerifyError as exc:  # wrong tenant or key, bad signature, expired
+            return self._unauthorized(f"Token validation failed ({exc.reason}).")
         audiences = (self.resource, "https://vault.azure.net", KEY_VAULT_APP_ID)
         if claims.get("aud") not in audiences:
             return self._unauthorized(
@@ -211,7 +220,8 @@ class KeyVault(Service):
         return f"{self.base_url}/{kind}/{name}/{entry.version}"
 
     def _item(self, name: str, entry: CertificateVersion) -> dict[str, object]:
-        return {"id": self._id("certificates", name, entry), "x5t": thumbprints(entry.certificate)[0],
+        return {"id": self._id("certificates", name, entry),
+                "x5t": thumbprints(entry.certificate)[0],
                 "attributes": _attributes(entry), "tags": {}}
 
     def _policy(self, name: str, entry: CertificateVersion) -> dict[str, object]:

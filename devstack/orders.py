@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from devstack.directory import App, Directory, Tenant
+from devstack.directory import App, Directory, Tenant, VerifyError
 from devstack.httpserver import Request, Response, Service
 
 Claims = dict[str, object]
@@ -42,7 +42,7 @@ class OrdersApi(Service):
                 return _refuse(401, "invalid_token", "No bearer token.", 'Bearer realm="orders"')
             try:
                 claims = self.directory.verify(token.strip(), self.tenant)
-            except ValueError:
+            except VerifyError:
                 return _refuse(401, "invalid_token", "The token is not valid.")
             if not self.app.accepts_audience(str(claims.get("aud"))):
                 return _refuse(401, "invalid_token", "The token is for another audience.")
@@ -50,7 +50,8 @@ class OrdersApi(Service):
                 return _refuse(401, "invalid_token", "The token has expired.")
             if not set(str(claims.get("scp", "")).split()) & set(scopes):
                 challenge = f'Bearer error="insufficient_scope", scope="{" ".join(scopes)}"'
-                return _refuse(403, "insufficient_scope", f"Needs {' or '.join(scopes)}.", challenge)
+                needs = f"Needs {' or '.join(scopes)}."
+                return _refuse(403, "insufficient_scope", needs, challenge)
             return handler(req, claims)
 
         return run
@@ -68,7 +69,8 @@ class OrdersApi(Service):
     def _one(self, req: Request, claims: Claims) -> Response:
         found = [o for o in self.orders_of(str(claims.get("oid"))) if o["id"] == req.params["id"]]
         if not found:
-            return Response.json({"error": {"code": "OrderNotFound", "message": "No such order."}}, 404)
+            error = {"code": "OrderNotFound", "message": "No such order."}
+            return Response.json({"error": error}, 404)
         return Response.json(found[0])
 
     def _create(self, req: Request, claims: Claims) -> Response:
@@ -77,7 +79,8 @@ class OrdersApi(Service):
         except ValueError:
             order = None
         if not isinstance(order, dict) or not isinstance(order.get("item"), str):
-            return Response.json({"error": {"code": "BadOrder", "message": "Send {\"item\": ...}."}}, 400)
+            error = {"code": "BadOrder", "message": "Send {\"item\": ...}."}
+            return Response.json({"error": error}, 400)
         created = {"id": str(uuid.uuid4()), "item": order["item"], "quantity": 1,
                    "owner": claims.get("oid")}
         return Response.json(created, 201)

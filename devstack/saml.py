@@ -100,7 +100,8 @@ def _saml2(assertion_id, issuer, audience, recipient, subject, attributes, times
     root.append(statement)
     authn = e("AuthnStatement", AuthnInstant=_iso(now), SessionIndex=assertion_id)
     context = e("AuthnContext")
-    context.append(e("AuthnContextClassRef", text="urn:oasis:names:tc:SAML:2.0:ac:classes:Password"))
+    password = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"
+    context.append(e("AuthnContextClassRef", text=password))
     authn.append(context)
     root.append(authn)
     return root
@@ -159,7 +160,8 @@ def verify(
     second, unsigned assertion wrapped around a signed one cannot change what is believed.
     """
     try:
-        unverified = etree.fromstring(xml, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+        parser = etree.XMLParser(resolve_entities=False, no_network=True)
+        unverified = etree.fromstring(xml, parser=parser)
     except etree.XMLSyntaxError as exc:
         raise SamlRejected("not well-formed XML") from exc
     version = {f"{{{NS2}}}Assertion": 2, f"{{{NS1}}}Assertion": 1}.get(unverified.tag)
@@ -186,12 +188,16 @@ def verify(
         }
     else:
         subject = signed.findtext("s:AttributeStatement/s:Subject/s:NameIdentifier", namespaces=ns)
-        method = signed.findtext("s:AttributeStatement/s:Subject/s:SubjectConfirmation/s:ConfirmationMethod", namespaces=ns)
+        method = signed.findtext(
+            "s:AttributeStatement/s:Subject/s:SubjectConfirmation/s:ConfirmationMethod",
+            namespaces=ns,
+        )
         if method != "urn:oasis:names:tc:SAML:1.0:cm:bearer":
             raise SamlRejected(f"confirmation method {method!r} is not bearer")
         found_recipient = None
         attributes = {
-            f"{a.get('AttributeNamespace')}/{a.get('AttributeName')}": a.findtext("s:AttributeValue", namespaces=ns)
+            f"{a.get('AttributeNamespace')}/{a.get('AttributeName')}":
+                a.findtext("s:AttributeValue", namespaces=ns)
             for a in signed.iterfind("s:AttributeStatement/s:Attribute", ns)
         }
     return Statement(
@@ -223,7 +229,8 @@ def _check_conditions(signed, ns: dict[str, str], version: int, audience: str, n
 
 def _check_bearer_v2(signed, ns: dict[str, str], now: float, recipient: str | None) -> str | None:
     confirmation = signed.find("s:Subject/s:SubjectConfirmation", ns)
-    if confirmation is None or confirmation.get("Method") != "urn:oasis:names:tc:SAML:2.0:cm:bearer":
+    bearer = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+    if confirmation is None or confirmation.get("Method") != bearer:
         raise SamlRejected("the subject confirmation is not bearer")
     data = confirmation.find("s:SubjectConfirmationData", ns)
     if data is None:
@@ -269,7 +276,8 @@ def _maker(namespace: str):
 
 def _iso(epoch: float) -> str:
     """Entra's form: UTC with milliseconds, e.g. 2026-11-22T08:00:00.123Z."""
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moment = dt.datetime.fromtimestamp(epoch, dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _epoch(value: str | None) -> float:

@@ -6,7 +6,8 @@ It reads the assertion the way Apache CXF's JAX-RS SAML handler does:
 refused. It then behaves like a SAML relying party configured with one identity provider
 (Contoso): the signature must cover the assertion and verify with that tenant's certificate,
 every audience restriction must name its entity ID, the assertion and its bearer confirmation
-must be within their validity periods and ``Recipient`` must be its own URL. ``GET /whoami`` answers what it believed.
+must be within their validity periods and ``Recipient`` must be its own URL. ``GET /whoami``
+answers what it believed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from devstack.saml import SamlRejected, verify
 class SamlApi(Service):
     name = "saml"
 
-    def __init__(self, directory: Directory, entity_id: str, tenant: Tenant, recipient: str) -> None:
+    def __init__(
+        self, directory: Directory, entity_id: str, tenant: Tenant, recipient: str
+    ) -> None:
         super().__init__()
         self.directory = directory
         self.entity_id = entity_id
@@ -39,7 +42,8 @@ class SamlApi(Service):
         except (binascii.Error, ValueError):
             return self._refuse("the assertion is not standard base64")
         trusted = {  # read per request: the tenant's keys may roll over
-            self.directory.issuer_v1(self.tenant.id): [k.certificate for k in self.tenant.keys if k.certificate]
+            self.directory.issuer_v1(self.tenant.id):
+                [k.certificate for k in self.tenant.keys if k.certificate]
         }
         try:
             statement = verify(xml, trusted, self.entity_id, self.directory.clock(), self.recipient)

@@ -77,7 +77,10 @@ def build(directory: Directory | None = None) -> Seed:
         scopes=["access_as_user", "Dashboard.Read"],  # Dashboard.Read: docs/adopting.md
         certificates=[api_cert],
     ), tenants=everyone)
-    spa = d.add_app(App(stable_id("app:spa"), "OBO demo SPA", contoso.id, public_client=True), tenants=everyone)
+    spa = d.add_app(
+        App(stable_id("app:spa"), "OBO demo SPA", contoso.id, public_client=True),
+        tenants=everyone,
+    )
     other_api = d.add_app(App(
         stable_id("app:orders-api"), "Orders API", contoso.id,
         identifier_uris=[ORDERS_RESOURCE], scopes=["Orders.Read", "Orders.ReadWrite"],

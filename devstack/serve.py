@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from devstack.devtokens import DevTokens
-from devstack.functions_host import FunctionsHost, app_problems, run_cli
-from devstack.httpserver import Server
+from devstack.functions_host import FunctionsHost, app_problems
+from devstack.httpserver import Server, run_cli
 from devstack.stack import DevStack
 
 PROG = "python3 -m devstack serve"

@@ -33,7 +33,8 @@ class DevStack:
         self.graph = GraphApi(self.directory)
         self.orders = OrdersApi(self.directory, self.seed.other_api, self.seed.contoso)
         self.saml_api = SamlApi(
-            self.directory, SAML_ENTITY_ID, self.seed.contoso, self.seed.saml_app.saml_recipient or "",
+            self.directory, SAML_ENTITY_ID, self.seed.contoso,
+            self.seed.saml_app.saml_recipient or "",
         )
         self.vault = KeyVault(
             self.directory, self.seed.contoso,
@@ -57,7 +58,8 @@ class DevStack:
             issuer=self.directory.issuer_v2(self.seed.contoso.id),
             subject=self.identity.object_id,
         ))
-        self.vault.import_certificate(CERTIFICATE_NAME, self.seed.api_key, self.seed.api_certificate)
+        seed = self.seed
+        self.vault.import_certificate(CERTIFICATE_NAME, seed.api_key, seed.api_certificate)
         return self
 
     def stop(self) -> None:

@@ -8,11 +8,18 @@
 # tests/protos folder of the azure-functions-runtime-v1 wheel. Only that folder is unpacked
 # (to .venv-worker/protos/protos), never the wheel's top-level "tests" package.
 #
-# Usage: bash tests/setup_worker_venv.sh        (idempotent; WORKER_PYTHON=/path/python3.13 to choose)
+# Usage: bash tests/setup_worker_venv.sh        (idempotent; WORKER_PYTHON=/path/python3.13 to
+#        choose the Python, WORKER_VENV=/path/venv for another place than .venv-worker)
+#        bash tests/setup_worker_venv.sh --find-python
+#            prints the Python 3.13 it would use; without one, exits 3 and says on one line
+#            (stderr) what needs it and how to get it (tests/setup_test_venvs.sh, the tests).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$repo/.venv-worker"
+venv="${WORKER_VENV:-$repo/.venv-worker}"
+NO_PYTHON="the Azure Functions worker check (tests/test_worker_index.py) needs Python 3.13: \
+install it (pyenv install 3.13, or apt install python3.13 where your distribution has it) \
+or set WORKER_PYTHON=/path/to/python3.13, then run the tests again"
 
 find_python() {
     if [ -n "${WORKER_PYTHON:-}" ]; then echo "$WORKER_PYTHON"; return; fi
@@ -23,12 +30,13 @@ find_python() {
         version="$(pyenv versions --bare | grep -E '^3\.13(\.|$)' | sort -V | tail -n 1 || true)"
         if [ -n "$version" ]; then PYENV_VERSION="$version" pyenv which python3.13; return; fi
     fi
-    echo "setup_worker_venv: no Python 3.13 found (set WORKER_PYTHON)" >&2
-    exit 1
+    echo "$NO_PYTHON" >&2
+    exit 3
 }
 
 python="$(find_python)"
 "$python" -c 'import sys; assert sys.version_info >= (3, 13), sys.version'
+if [ "${1:-}" = "--find-python" ]; then echo "$python"; exit 0; fi
 
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
