@@ -72,17 +72,22 @@ def _run(port: int, once: bool) -> int:
 
             _step(2, f"The SPA calls GET {host.url}/api/me with that token.")
             started = time.perf_counter()
-            reply = requests.get(f"{host.url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            reply = requests.get(
+                f"{host.url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=30
+            )
             elapsed = (time.perf_counter() - started) * 1000
             print(f"  -> HTTP {reply.status_code} in {elapsed:.0f} ms")
 
             _step(3, "API 1 exchanged it On-Behalf-Of Carol:")
             contoso_calls = stack.entra.calls("token", seed.contoso.id)
             home_calls = stack.entra.calls("token", seed.fabrikam.id)
-            print(f"  POST /{seed.contoso.id}/oauth2/v2.0/token   x{contoso_calls}  (the token's tid)")
-            print(f"  POST /{seed.fabrikam.id}/oauth2/v2.0/token  x{home_calls}  (Carol's home tenant: not used)")
+            print(f"  POST /{seed.contoso.id}/oauth2/v2.0/token   x{contoso_calls}  "
+                  "(the token's tid)")
+            print(f"  POST /{seed.fabrikam.id}/oauth2/v2.0/token  x{home_calls}  "
+                  "(Carol's home tenant: not used)")
             header = stack.entra.last_client_assertion_header or {}
-            print(f"  client assertion: alg={header.get('alg')} x5t#S256={header.get('x5t#S256')} x5c sent={header.get('x5c_present')}")
+            print(f"  client assertion: alg={header.get('alg')} "
+                  f"x5t#S256={header.get('x5t#S256')} x5c sent={header.get('x5c_present')}")
             print(f"  certificate read from Key Vault with the managed identity: "
                   f"{stack.vault.answered('get_certificate', 200)} certificate read(s), "
                   f"{stack.identity.calls('token')} managed identity token request(s)")
@@ -168,8 +173,8 @@ def shared_cache(once: bool) -> int:
                 value = admin.get(name) or b""
                 print(f"  {name.decode()}  {len(value)} bytes of AES-256-GCM ciphertext, "
                       f"expires in {admin.ttl(name)} s")
-            print("  Its encryption key and its name are derived from Carol's own token: without it, "
-                  "nothing there reads as a token.")
+            print("  Its encryption key and its name are derived from Carol's own token: "
+                  "without it, nothing there reads as a token.")
             ok = exchanges == [1, 0]
             print("\nShared cache " + ("works: one exchange for two instances." if ok
                                        else "FAILED."))

@@ -31,7 +31,9 @@ class RedisServer:
     """``with RedisServer() as server:``; ``stop()``/``start()`` keep the port; ``admin()``
     talks to it directly."""
 
-    def __init__(self, *, password: str | None = None, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(
+        self, *, password: str | None = None, tls: tuple[Path, Path] | None = None
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError(f"redis-server is not installed: {INSTALL_HINT}")
