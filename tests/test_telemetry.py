@@ -3,6 +3,8 @@ exporters that tests/conftest.py installs as the global providers, as a host wou
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from opentelemetry.trace import StatusCode
 
 from tests.client import call, through
@@ -107,3 +109,13 @@ def test_no_attribute_holds_the_token(service, stack):
         values = [str(v) for v in (span.attributes or {}).values()]
         values += [str(e.attributes) for e in span.events]
         assert not any(token in v or token.split(".")[2] in v for v in values)
+
+
+def test_the_operators_guide_names_every_span_metric_and_attribute(service, stack):
+    call("me", stack.seed.user_token(stack.seed.alice))
+    call("me", stack.seed.user_token(stack.seed.tess))  # a refusal: the failure attributes
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.md").read_text()
+    names = {s.name for s in SPANS.get_finished_spans()}
+    names |= {k for s in SPANS.get_finished_spans() for k in (s.attributes or {})}
+    names |= {"obo.cache.lookups", "obo.exchange.duration"}
+    assert sorted(n for n in names if f"`{n}`" not in guide) == []
