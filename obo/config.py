@@ -1,85 +1,81 @@
 """One frozen settings object, read from app settings and validated once at start-up.
 
+What each setting is (name, parser, default, documentation) is declared once, in
+:mod:`obo.settings_table`. This module reads them, each on its own, then applies the rules
+that involve several settings, each written once in :meth:`Settings._read`. A refused
+setting never stops the others from being read: ``from_env`` raises the first refusal (in
+the table's order), ``partial`` returns them all.
+
 The ``OBO_`` prefix keeps the app's own registration apart from azure-identity's
 ``AZURE_CLIENT_ID``/``AZURE_TENANT_ID``, which mean the managed identity (DESIGN.md).
-
-Downstream APIs are named, like Microsoft.Identity.Web's ``DownstreamApis`` section: the
-``OBO_DOWNSTREAM_*`` settings are the API named ``default``, and
-``OBO_DOWNSTREAM__<NAME>__<KEY>`` adds another (``__`` is how Azure app settings spell a
-level of hierarchy, "Configure app settings", learn.microsoft.com/azure/app-service).
 """
 
 from __future__ import annotations
 
 import os
-import re
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from obo.errors import ConfigurationError
-from obo.logsafe import loggable_url
-
-# Every setting the code reads; infra/ and local.settings.sample.json must use these names.
-SETTING_NAMES = (
-    "OBO_TENANT_ID",
-    "OBO_CLIENT_ID",
-    "OBO_AUTHORITY_HOST",
-    "OBO_ALLOWED_TENANTS",
-    "OBO_AUDIENCES",
-    "OBO_REQUIRED_SCOPES",
-    "OBO_CLIENT_CREDENTIAL",
-    "OBO_KEY_VAULT_URL",
-    "OBO_CERTIFICATE_NAME",
-    "OBO_DOWNSTREAM_BASE_URL",
-    "OBO_DOWNSTREAM_SCOPES",
-    "OBO_DOWNSTREAM_TOKEN_TYPE",
-    "OBO_SAML_ENDPOINT",
-    "OBO_TRACE",
-    "OBO_CA_BUNDLE",
-    "OBO_CACHE_URL",
+from obo.setting_parsers import invalid
+from obo.settings_table import (
+    ALLOWED_TENANTS,
+    AUDIENCES,
+    AUTHORITY_HOST,
+    BASE_URL,
+    BUILT_IN_APIS,
+    CA_BUNDLE,
+    CACHE_URL,
+    CERTIFICATE_NAME,
+    CLIENT_CREDENTIAL,
+    CLIENT_CREDENTIALS,
+    CLIENT_ID,
+    DEFAULT_API,
+    DOWNSTREAM_KEYS,
+    DOWNSTREAM_PREFIX,
+    KEY_VAULT_URL,
+    MANAGED_IDENTITY_CLIENT_ID,
+    RELAY,
+    REQUIRED_SCOPES,
+    SAML_ENDPOINT,
+    SCOPES,
+    SETTINGS,
+    TENANT_ID,
+    TOKEN_TYPE,
+    TOKEN_TYPES,
+    TRACE,
+    UNSET_ID,
+    ClientCredentialKind,
+    SamlEndpoint,
+    Setting,
+    TokenType,
+    TraceLevel,
+    api_setting,
+    named_api_setting,
 )
 
-UNSET_ID = "00000000-0000-0000-0000-000000000000"
-# What Settings.partial puts in place of a refused setting, so the others can still be read.
-_PLACEHOLDERS = {
-    "OBO_TENANT_ID": UNSET_ID,
-    "OBO_CLIENT_ID": UNSET_ID,
-    "OBO_AUTHORITY_HOST": "https://login.microsoftonline.com",
-    "OBO_ALLOWED_TENANTS": "*",
-    "OBO_AUDIENCES": "",
-    "OBO_REQUIRED_SCOPES": "access_as_user",
-    "OBO_CLIENT_CREDENTIAL": "certificate",
-    "OBO_KEY_VAULT_URL": "https://unset.invalid",
-    "OBO_CERTIFICATE_NAME": "unset",
-    "OBO_DOWNSTREAM_BASE_URL": "https://unset.invalid",
-    "OBO_DOWNSTREAM_SCOPES": "unset/.default",
-    "OBO_DOWNSTREAM_TOKEN_TYPE": "jwt",
-    "OBO_SAML_ENDPOINT": "v1",
-    "OBO_TRACE": "basic",
-    "OBO_CA_BUNDLE": "",
-    "OBO_CACHE_URL": "",
-}
-_SPLIT = re.compile(r"[\s,]+")
-DEFAULT_API = "default"
-DOWNSTREAM_PREFIX = "OBO_DOWNSTREAM__"  # + <NAME>__<KEY>: a named downstream API
-API_KEYS = ("BASE_URL", "SCOPES", "TOKEN_TYPE", "RELAY")
-_API_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")
-# Graph is known by name, as in Microsoft.Identity.Web's AddMicrosoftGraph: it needs no
-# settings unless another cloud or more scopes are wanted (docs/configuration.md).
-_BUILT_IN = {
-    "graph": {
-        "BASE_URL": "https://graph.microsoft.com/v1.0",
-        "SCOPES": "https://graph.microsoft.com/User.Read",
-    }
-}
+__all__ = [
+    "API_KEYS",
+    "CLIENT_CREDENTIALS",
+    "DEFAULT_API",
+    "DOWNSTREAM_PREFIX",
+    "SETTING_NAMES",
+    "TOKEN_TYPES",
+    "UNSET_ID",
+    "DownstreamSettings",
+    "Settings",
+]
+
+T = TypeVar("T")
+
+# Every setting the code reads; infra/ and local.settings.sample.json must use these names.
+SETTING_NAMES = tuple(s.name for s in SETTINGS)
+API_KEYS = tuple(k.key for k in DOWNSTREAM_KEYS)
 # Scopes that name no resource: Entra adds them to any request (OpenID Connect).
 _OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 _MULTI_TENANT = {"common", "organizations", "consumers"}
-TOKEN_TYPES = ("jwt", "saml2", "saml1")
-CLIENT_CREDENTIALS = ("certificate", "managed_identity")
 # The audience of a managed identity token used as a federated credential, per cloud.
 _FEDERATION_AUDIENCES = {
     "login.microsoftonline.us": "api://AzureADTokenExchangeUSGov",
@@ -95,14 +91,12 @@ class DownstreamSettings:
     name: str
     base_url: str
     scopes: tuple[str, ...]
-    token_type: str = "jwt"  # "saml2"/"saml1": JWT-to-SAML exchange (obo/saml.py)
-    relay: bool = False  # reachable through /api/apis/<name>/{*path}
+    token_type: TokenType
+    relay: bool  # reachable through /api/apis/<name>/{*path}
 
     def setting(self, key: str) -> str:
         """The app setting that holds ``key`` (``BASE_URL``, ``SCOPES``...) for this API."""
-        if self.name == DEFAULT_API:
-            return f"OBO_DOWNSTREAM_{key}"
-        return f"{DOWNSTREAM_PREFIX}{self.name.upper()}__{key}"
+        return api_setting(self.name, key)
 
     @property
     def saml_resource(self) -> str:
@@ -112,103 +106,72 @@ class DownstreamSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """The app settings, typed; each attribute's setting is in :mod:`obo.settings_table`."""
+
     tenant_id: str
     client_id: str
     authority_host: str
     allowed_tenants: frozenset[str] | None  # None means any tenant ("*")
+    excluded_tenants: frozenset[str]  # "*,-<guid>": any tenant but these
     audiences: frozenset[str]
     required_scopes: frozenset[str]
+    client_credential: ClientCredentialKind
     key_vault_url: str  # empty with the managed identity credential
     certificate_name: str
     apis: Mapping[str, DownstreamSettings]  # by name; "default" always, "graph" built in
+    saml_endpoint: SamlEndpoint
+    trace: TraceLevel
     ca_bundle: str | None
-    saml_endpoint: str = "v1"  # which token endpoint asks for SAML: "v1" (resource) or "v2"
-    trace_verbose: bool = False  # exchange records add parameter names and assertion header
-    client_credential: str = "certificate"  # or "managed_identity" (secretless, obo/credentials)
-    excluded_tenants: frozenset[str] = frozenset()  # "*,-<guid>": any tenant but these
-    cache_url: str | None = None  # Redis shared by all instances (fleet_cache); may hold a password
+    cache_url: str | None = field(repr=False)  # may hold a password
+    managed_identity_client_id: str | None  # AZURE_CLIENT_ID: a user-assigned identity
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-
-        def get(name: str, default: str = "") -> str:
-            return (env.get(name) or default).strip()
-
-        tenant_id = _guid("OBO_TENANT_ID", get("OBO_TENANT_ID"))
-        client_id = _guid("OBO_CLIENT_ID", get("OBO_CLIENT_ID"))
-        allowed, excluded = _tenants(get("OBO_ALLOWED_TENANTS", tenant_id))
-        audiences = frozenset(_split(get("OBO_AUDIENCES"))) or frozenset(
-            {client_id, f"api://{client_id}"}
-        )
-        scopes = frozenset(_split(get("OBO_REQUIRED_SCOPES", "access_as_user")))
-        if not scopes:
-            raise _invalid("OBO_REQUIRED_SCOPES", "must name at least one delegated scope")
-        credential = _choice(
-            "OBO_CLIENT_CREDENTIAL", get("OBO_CLIENT_CREDENTIAL", "certificate"), CLIENT_CREDENTIALS
-        )
-        key_vault_url = certificate_name = ""  # not used with the managed identity credential
-        if credential == "certificate":
-            for name in ("OBO_KEY_VAULT_URL", "OBO_CERTIFICATE_NAME"):
-                if not get(name):
-                    raise _invalid(
-                        name,
-                        "is required with OBO_CLIENT_CREDENTIAL=certificate (the default); "
-                        "secretless deployments set OBO_CLIENT_CREDENTIAL=managed_identity",
-                    )
-            key_vault_url = _https_url("OBO_KEY_VAULT_URL", get("OBO_KEY_VAULT_URL"))
-            certificate_name = _certificate_name(get("OBO_CERTIFICATE_NAME"))
-        ca_bundle = get("OBO_CA_BUNDLE") or None
-        if ca_bundle and not Path(ca_bundle).is_file():
-            raise _invalid(
-                "OBO_CA_BUNDLE", "names a file that does not exist", f"(path: {ca_bundle!r})"
-            )
-        return cls(
-            tenant_id=tenant_id,
-            client_id=client_id,
-            authority_host=_https_url(
-                "OBO_AUTHORITY_HOST", get("OBO_AUTHORITY_HOST", "https://login.microsoftonline.com")
-            ),
-            allowed_tenants=allowed,
-            excluded_tenants=excluded,
-            audiences=audiences,
-            required_scopes=scopes,
-            key_vault_url=key_vault_url,
-            certificate_name=certificate_name,
-            apis=_downstream_apis(env),
-            ca_bundle=ca_bundle,
-            saml_endpoint=_choice(
-                "OBO_SAML_ENDPOINT", get("OBO_SAML_ENDPOINT", "v1"), ("v1", "v2")
-            ),
-            trace_verbose=_choice(
-                "OBO_TRACE", get("OBO_TRACE", "basic"), ("basic", "verbose")
-            ) == "verbose",
-            client_credential=credential,
-            cache_url=_cache_url(get("OBO_CACHE_URL")),
-        )
+        """The settings, or :class:`ConfigurationError` for the first refused one."""
+        settings, refused = cls._read(os.environ if env is None else env)
+        if refused:
+            raise refused[0]
+        return settings
 
     @classmethod
     def partial(cls, env: Mapping[str, str]) -> tuple[Settings, dict[str, str]]:
         """Settings even when some are missing or invalid (for offline tools such as
-        ``python -m obo diagnose``): those are replaced by placeholders and returned, by
-        name, with the reason ``from_env`` refused them."""
-        patched, refused = dict(env), dict[str, str]()
-        while True:
-            try:
-                return cls.from_env(patched), refused
-            except ConfigurationError as exc:
-                name = str(exc.extra.get("setting"))
-                if name in refused:
-                    raise
-                refused[name] = exc.detail
-                if name.upper().startswith(DOWNSTREAM_PREFIX):  # leave that API out
-                    api = name.upper()[len(DOWNSTREAM_PREFIX) :].partition("__")[0]
-                    prefix = f"{DOWNSTREAM_PREFIX}{api}__"
-                    patched = {k: v for k, v in patched.items() if not k.upper().startswith(prefix)}
-                elif name in _PLACEHOLDERS:
-                    patched[name] = _PLACEHOLDERS[name]
-                else:
-                    raise
+        ``python -m obo diagnose``): those hold placeholders (``UNSET_ID``...) and are
+        returned, by name, with the reason ``from_env`` refuses them. A named downstream
+        API with a refused setting is read as if it had none (``graph`` stays built in)."""
+        settings, refused = cls._read(env)
+        return settings, {str(e.extra["setting"]): e.detail for e in refused}
+
+    @classmethod
+    def _read(cls, env: Mapping[str, str]) -> tuple[Settings, list[ConfigurationError]]:
+        r = _Reading(env)
+        tenant_id, client_id = r.need(TENANT_ID), r.need(CLIENT_ID)
+        # Rules across settings, after each is parsed on its own:
+        # OBO_ALLOWED_TENANTS defaults to OBO_TENANT_ID, OBO_AUDIENCES to the client id's forms,
+        allowed, excluded = r.get(ALLOWED_TENANTS) or (frozenset({tenant_id}), frozenset())
+        audiences = r.get(AUDIENCES) or frozenset({client_id, f"api://{client_id}"})
+        # and the Key Vault settings are read only with the certificate credential.
+        credential = r.need(CLIENT_CREDENTIAL)
+        certificate = credential == "certificate"
+        settings = cls(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            authority_host=r.need(AUTHORITY_HOST),
+            allowed_tenants=allowed,
+            excluded_tenants=excluded,
+            audiences=audiences,
+            required_scopes=r.need(REQUIRED_SCOPES),
+            client_credential=credential,
+            key_vault_url=r.need(KEY_VAULT_URL) if certificate else "",
+            certificate_name=r.need(CERTIFICATE_NAME) if certificate else "",
+            apis=_downstream_apis(r),
+            saml_endpoint=r.need(SAML_ENDPOINT),
+            trace=r.need(TRACE),
+            ca_bundle=r.get(CA_BUNDLE),
+            cache_url=r.get(CACHE_URL),
+            managed_identity_client_id=r.get(MANAGED_IDENTITY_CLIENT_ID),
+        )
+        return settings, r.refusals()
 
     @property
     def default_api(self) -> DownstreamSettings:
@@ -224,12 +187,17 @@ class Settings:
         return self.default_api.scopes
 
     @property
-    def downstream_token_type(self) -> str:
+    def downstream_token_type(self) -> TokenType:
         return self.default_api.token_type
 
     @property
     def saml_resource(self) -> str:
         return self.default_api.saml_resource
+
+    @property
+    def trace_verbose(self) -> bool:
+        """Exchange records add parameter names and the assertion's header."""
+        return self.trace == "verbose"
 
     @property
     def federation_audience(self) -> str:
@@ -249,87 +217,121 @@ class Settings:
         return f"{self.authority_host}/{tid}"
 
 
-def _tenants(value: str) -> tuple[frozenset[str] | None, frozenset[str]]:
-    """``OBO_ALLOWED_TENANTS``: GUIDs, or ``*`` (any tenant) optionally followed by
-    ``-<guid>`` exclusions, e.g. ``*,-9188040d-6c67-4c5b-b112-36a304b66dad`` for any Entra
-    tenant but personal Microsoft accounts. Returns (allowed or None for any, excluded)."""
-    name = "OBO_ALLOWED_TENANTS"
-    parts = _split(value)
-    if not parts:
-        raise _invalid(name, "names no tenant")
-    if parts[0] != "*":
-        if any(p == "*" or p.startswith("-") for p in parts):
-            raise _invalid(name, "may hold '*' only first, and '-<tenant id>' only after '*'")
-        return frozenset(_guid(name, p) for p in parts), frozenset()
-    if not all(p.startswith("-") for p in parts[1:]):
-        raise _invalid(name, "after '*' may only list exclusions, '-<tenant id>'")
-    return None, frozenset(_guid(name, p[1:]) for p in parts[1:])
+class _Reading:
+    """One pass over the app settings. Each is parsed on its own; a refused one is kept with
+    its reason and replaced by its placeholder, so one pass finds every refusal."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.refused: dict[str, ConfigurationError] = {}
+
+    def get(self, setting: Setting[T], value: str | None = None) -> T | None:
+        """``setting``'s value (from ``value`` when given, else the environment); None when
+        unset and optional."""
+        raw = (self.env.get(setting.name) if value is None else value) or ""
+        raw = raw.strip() or setting.default
+        if not raw:
+            if setting.required:
+                return self.refuse(setting, invalid(setting.name, setting.required))
+            return None
+        try:
+            return setting.parse(setting.name, raw)
+        except ConfigurationError as exc:
+            return self.refuse(setting, exc)
+
+    def need(self, setting: Setting[T], value: str | None = None) -> T:
+        """The value of a setting that has a default, or is required and has a placeholder."""
+        found = self.get(setting, value)
+        if found is None:
+            raise TypeError(f"{setting.name}: the table gives no default and no placeholder")
+        return found
+
+    def refuse(self, setting: Setting[T], error: ConfigurationError) -> T | None:
+        if setting.secret:  # not even the log sees any part of the value
+            error = ConfigurationError(error.code, error.public_detail, setting=setting.name)
+        self.record(error)
+        return setting.fallback()
+
+    def record(self, error: ConfigurationError) -> None:
+        self.refused.setdefault(str(error.extra["setting"]), error)
+
+    def refusals(self) -> list[ConfigurationError]:
+        """In the table's order (the docs' order), named downstream APIs last."""
+        rank = {s.name: i for i, s in enumerate(SETTINGS)}
+        return sorted(self.refused.values(), key=lambda e: rank.get(e.extra["setting"], len(rank)))
 
 
-def _downstream_apis(env: Mapping[str, str]) -> dict[str, DownstreamSettings]:
+def _downstream_apis(r: _Reading) -> dict[str, DownstreamSettings]:
     """``default`` from ``OBO_DOWNSTREAM_*``, ``graph`` built in, and every API named by an
-    ``OBO_DOWNSTREAM__<NAME>__<KEY>`` setting (names are case-insensitive)."""
-    named: dict[str, dict[str, str]] = {}
-    for setting, value in env.items():
+    ``OBO_DOWNSTREAM__<NAME>__<KEY>`` setting. A named API with a refused setting is read as
+    if it had no settings: a built-in one keeps its built-in values, another is left out."""
+    named: dict[str, dict[str, str]] = {name: {} for name in BUILT_IN_APIS}
+    spoiled: set[str] = set()
+    for setting, value in r.env.items():
         if not setting.upper().startswith(DOWNSTREAM_PREFIX):
             continue
-        name, _, key = setting[len(DOWNSTREAM_PREFIX) :].upper().partition("__")
-        if not _API_NAME.fullmatch(name) or key not in API_KEYS:
-            raise _invalid(
+        api = setting[len(DOWNSTREAM_PREFIX) :].partition("__")[0].lower()
+        found = named_api_setting(setting)
+        if found is None:
+            spoiled.add(api)
+            r.record(invalid(
                 setting,
                 f"is not a downstream API setting: use {DOWNSTREAM_PREFIX}<NAME>__<KEY>, NAME "
                 "made of letters, digits and single underscores, KEY one of "
                 f"{', '.join(API_KEYS)}",
-            )
-        if name.lower() == DEFAULT_API:
-            raise _invalid(setting, "cannot be set: the default API is OBO_DOWNSTREAM_<KEY>")
-        named.setdefault(name.lower(), {})[key] = (value or "").strip()
-    default_values = {
-        key: (env.get(f"OBO_DOWNSTREAM_{key}") or "").strip() for key in API_KEYS[:3]
-    }
-    apis = {DEFAULT_API: _api(DEFAULT_API, {**_BUILT_IN["graph"], **_given(default_values)})}
-    for name, built_in in _BUILT_IN.items():
-        named[name] = {**built_in, **_given(named.get(name, {}))}
-    for name, values in sorted(named.items()):
-        apis[name] = _api(name, values)
+            ))
+        elif api == DEFAULT_API:
+            spoiled.add(api)
+            r.record(invalid(setting, "cannot be set: the default API is OBO_DOWNSTREAM_<KEY>"))
+        else:
+            named.setdefault(api, {})[found[1].key] = value or ""
+    apis = {DEFAULT_API: _api(r, DEFAULT_API, {
+        k.key: r.env.get(api_setting(DEFAULT_API, k.key)) or ""
+        for k in DOWNSTREAM_KEYS
+        if k.of_default_api
+    })}
+    for name, given in sorted(named.items()):
+        before = len(r.refused)
+        read = None if name in spoiled else _api(r, name, given)
+        if read is not None and len(r.refused) == before:
+            apis[name] = read
+        elif name in BUILT_IN_APIS:
+            apis[name] = _api(r, name, {})  # as if it had no settings
     return apis
 
 
-def _given(values: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in values.items() if v}
+def _api(r: _Reading, name: str, given: Mapping[str, str]) -> DownstreamSettings:
+    """One API's settings, each checked on its own, then together."""
+    base_url = r.need(BASE_URL.setting(name), given.get("BASE_URL", ""))
+    scopes = r.need(SCOPES.setting(name), given.get("SCOPES", ""))
+    token_type = r.need(TOKEN_TYPE.setting(name), given.get("TOKEN_TYPE", ""))
+    relay = name != DEFAULT_API and r.need(RELAY.setting(name), given.get("RELAY", ""))
+    scopes = _scopes_of_one_token(r, name, scopes, token_type)
+    return DownstreamSettings(name, base_url, scopes, token_type, relay)
 
 
-def _api(name: str, values: Mapping[str, str]) -> DownstreamSettings:
-    """One API's settings, checked: the errors name the setting, never echo its value."""
-    setting = DownstreamSettings(name, "", ()).setting
-    if not values.get("BASE_URL"):
-        raise _invalid(setting("BASE_URL"), "is required (the downstream API's https:// URL)")
-    base_url = _https_url(setting("BASE_URL"), values["BASE_URL"])
-    scopes = tuple(_split(values.get("SCOPES", "")))
-    if not scopes:
-        raise _invalid(setting("SCOPES"), "must name at least one scope")
-    token_type = (values.get("TOKEN_TYPE") or "jwt").lower()
-    if token_type not in TOKEN_TYPES:
-        raise _invalid(setting("TOKEN_TYPE"), f"must be one of {', '.join(TOKEN_TYPES)}")
+def _scopes_of_one_token(
+    r: _Reading, api: str, scopes: tuple[str, ...], token_type: TokenType
+) -> tuple[str, ...]:
+    """One token is issued for one resource (else Entra answers AADSTS28000); a SAML
+    assertion for a whole application, asked for as ``<entity id>/.default``."""
+    setting = SCOPES.setting(api)
     if token_type != "jwt" and (len(scopes) != 1 or not scopes[0].endswith("/.default")):
-        raise _invalid(
-            setting("SCOPES"),
-            f"must be exactly one '<entity id>/.default' when {setting('TOKEN_TYPE')} asks for "
-            "SAML (a SAML assertion is issued for the whole application)",
-        )
+        return r.refuse(setting, invalid(
+            setting.name,
+            f"must be exactly one '<entity id>/.default' when {api_setting(api, 'TOKEN_TYPE')} "
+            "asks for SAML (a SAML assertion is issued for the whole application)",
+        )) or ()
     resources = {_resource(s) for s in scopes} - {None}
     if len(resources) > 1:
-        raise ConfigurationError(
+        return r.refuse(setting, ConfigurationError(
             "OBO1002",
-            f"Setting {setting('SCOPES')} names scopes of {len(resources)} resources; one "
+            f"Setting {setting.name} names scopes of {len(resources)} resources; one "
             "token is issued for one resource (Entra would answer AADSTS28000). Declare "
             f"another downstream API ({DOWNSTREAM_PREFIX}<NAME>__SCOPES) for the other one.",
-            setting=setting("SCOPES"),
-        )
-    relay = (values.get("RELAY") or "false").lower()
-    if relay not in ("true", "false"):
-        raise _invalid(setting("RELAY"), "must be true or false")
-    return DownstreamSettings(name, base_url, scopes, token_type, relay == "true")
+            setting=setting.name,
+        )) or ()
+    return scopes
 
 
 def _resource(scope: str) -> str | None:
@@ -339,83 +341,3 @@ def _resource(scope: str) -> str | None:
     resource, _, _ = scope.rpartition("/")
     return resource.rstrip("/") or "https://graph.microsoft.com"
 
-
-def _split(value: str) -> list[str]:
-    return [part for part in _SPLIT.split(value) if part]
-
-
-def _invalid(name: str, why: str, for_operators: str = "") -> ConfigurationError:
-    """OBO1001 naming the setting and the rule, never the refused value: it may be a secret
-    pasted into the wrong setting, or a URL with a SAS. ``for_operators`` (the log only) may
-    add what is safe to show, such as a URL without its query."""
-    public = f"Setting {name} {why}."
-    detail = f"{public} {for_operators}" if for_operators else public
-    return ConfigurationError("OBO1001", detail, public_detail=public, setting=name)
-
-
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value.lower() not in allowed:
-        raise _invalid(name, f"must be one of {', '.join(allowed)}")
-    return value.lower()
-
-
-def _guid(name: str, value: str) -> str:
-    if not value:
-        raise _invalid(name, "is required")
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise _invalid(name, "must be a GUID") from None
-
-
-def _https_url(name: str, value: str) -> str:
-    if not value:
-        raise _invalid(name, "is required")
-    try:
-        parts = urlsplit(value)
-        valid = parts.scheme == "https" and bool(parts.hostname) and not parts.query
-        valid = valid and not parts.fragment and not parts.username and not parts.password
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-    except ValueError:
-        valid = False
-    if not valid:
-        raise _invalid(
-            name,
-            "must be an https:// URL without query, fragment or user name",
-            f"(got {loggable_url(value)})",
-        )
-    return value.rstrip("/")
-
-
-def _certificate_name(value: str) -> str:
-    if not value:
-        raise _invalid("OBO_CERTIFICATE_NAME", "is required")
-    if not re.fullmatch(r"[0-9A-Za-z-]{1,127}", value):
-        raise _invalid("OBO_CERTIFICATE_NAME", "may hold only letters, digits and dashes")
-    return value
-
-
-def _cache_url(value: str) -> str | None:
-    """``redis://`` or ``rediss://``; the value is never echoed (it may carry a password)."""
-    if not value:
-        return None
-    usage = (
-        "must be redis://[:password@]host[:port][/db] or rediss://... "
-        "(rediss:// without a password: Entra ID as the managed identity)"
-    )
-    try:
-        parts = urlsplit(value)
-        port = parts.port  # raises on a port that is not a number in range
-    except ValueError:
-        raise _invalid("OBO_CACHE_URL", usage) from None
-    path = parts.path.strip("/")
-    if (
-        parts.scheme not in ("redis", "rediss")
-        or not parts.hostname
-        or parts.query
-        or parts.fragment
-        or port == 0
-        or (path and not path.isdigit())
-    ):
-        raise _invalid("OBO_CACHE_URL", usage)
-    return value

@@ -157,5 +157,10 @@ def shared_store(settings: Settings, clock: Callable[[], float]) -> RedisStore |
         return None
     from obo.redis_store import RedisStore
 
-    return RedisStore(settings.cache_url, ca_bundle=settings.ca_bundle, clock=clock)
+    return RedisStore(
+        settings.cache_url,
+        ca_bundle=settings.ca_bundle,
+        clock=clock,
+        identity_client_id=settings.managed_identity_client_id,
+    )
 

@@ -8,7 +8,6 @@ assertion. Nothing secret exists; azure-identity caches and renews the token.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,7 +57,10 @@ class ManagedIdentitySource:
         self._scope = settings.federation_audience + "/.default"
         # through a session that keeps no cookies (obo.transport), not azure-core's own
         session = session or new_session(settings.ca_bundle)
-        self._credential_factory = credential_factory or (lambda: _managed_identity(session))
+        client_id = settings.managed_identity_client_id
+        self._credential_factory = credential_factory or (
+            lambda: _managed_identity(session, client_id)
+        )
         self._clock = clock
         self._credential: Any = None
         self._current = ManagedIdentityAssertion(self._token)
@@ -120,12 +122,12 @@ class ManagedIdentitySource:
             ) from exc
 
 
-def _managed_identity(session: Session) -> Any:
+def _managed_identity(session: Session, client_id: str | None) -> Any:
     from azure.identity import ManagedIdentityCredential
 
     # Only a managed identity can be API 1's federated credential; a developer sign-in cannot.
     return ManagedIdentityCredential(
-        client_id=os.environ.get("AZURE_CLIENT_ID") or None,
+        client_id=client_id,  # AZURE_CLIENT_ID, read once into Settings
         retry_total=1,  # a user is waiting: worst case about 2 x 3 s, then 503/504
         retry_backoff_factor=0.2,
         transport=azure_transport(session, connection_timeout=2, read_timeout=3),

@@ -17,7 +17,6 @@ authentication", learn.microsoft.com/azure/redis/entra-for-authentication).
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 from collections.abc import Callable
@@ -75,9 +74,16 @@ class RedisStore:
     """``get``/``put``/``delete``/``lock``/``poll`` on one Redis; ``None`` means unavailable."""
 
     def __init__(
-        self, url: str, *, ca_bundle: str | None, clock: Callable[[], float], env: Any = None
+        self,
+        url: str,
+        *,
+        ca_bundle: str | None,
+        clock: Callable[[], float],
+        identity_client_id: str | None = None,
     ) -> None:
-        env = os.environ if env is None else env
+        """``identity_client_id``: a user-assigned managed identity (``AZURE_CLIENT_ID``,
+        ``Settings.managed_identity_client_id``) for Entra authentication; None: the
+        system-assigned one."""
         parts = urlsplit(url)
         self.where = f"{parts.hostname}:{parts.port or 6379}"  # never the password
         self._secret = unquote(parts.password or "")
@@ -90,7 +96,7 @@ class RedisStore:
         if parts.scheme == "rediss":
             options["ssl_ca_certs"] = ca_bundle  # added to the system roots
             if not parts.password:
-                options["credential_provider"] = _entra_credentials(env.get("AZURE_CLIENT_ID"))
+                options["credential_provider"] = _entra_credentials(identity_client_id)
         self._redis = redis.Redis.from_url(url, **options)
         self._release = self._redis.register_script(_RELEASE)
         self.breaker = Breaker(clock)

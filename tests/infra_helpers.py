@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
+from obo.settings_table import SETTINGS
+
 REPO = Path(__file__).resolve().parents[1]
 INFRA = REPO / "infra"
 
@@ -24,10 +26,11 @@ INFRA = REPO / "infra"
 # check that they hold nothing but Microsoft.Graph resources, so no Azure resource escapes it.
 GRAPH_ONLY_FILES = ("app/entra.bicep",)
 
-LOCAL_ONLY_SETTINGS = frozenset({"OBO_CA_BUNDLE"})
-# Settings infra/ already deploys that obo/config.py declares once the shared cache lands
-# (issue 12, Redis L2). Remove a name here when SETTING_NAMES has it.
-PENDING_SETTINGS = frozenset({"OBO_CACHE_URL"})
+# Settings for local runs only (obo/settings_table.py: ``deployed=False``).
+LOCAL_ONLY_SETTINGS = frozenset(s.name for s in SETTINGS if not s.deployed)
+# Settings infra/ deploys before obo/settings_table.py declares them (none today): name one
+# here while a feature lands in infra/ first, and remove it when the table has it.
+PENDING_SETTINGS: frozenset[str] = frozenset()
 
 # siteConfig properties a Flex Consumption site may carry, each with where it comes from. Flex
 # rejects others with ARM error 51021 (see infra/app/api.bicep), region by region, so the list is

@@ -203,3 +203,130 @@ def test_partial_settings_leave_a_bad_named_api_out():
     settings, refused = Settings.partial({**GOOD, **ORDERS, "OBO_DOWNSTREAM__ORDERS__BASE_URL": "http://x"})
     assert set(refused) == {"OBO_DOWNSTREAM__ORDERS__BASE_URL"}
     assert "orders" not in settings.apis and "graph" in settings.apis
+
+
+# -- the settings table: every setting's default and one refused value ------------------------
+from obo import settings_table  # noqa: E402
+
+MARK = "hunter2"  # in each refused value where a secret could hide; never in an answer
+REFUSED = {  # setting -> (a value it refuses, the code)
+    "OBO_TENANT_ID": (MARK, "OBO1001"),
+    "OBO_CLIENT_ID": (f"{MARK}-pasted", "OBO1001"),
+    "OBO_AUTHORITY_HOST": (f"Endpoint=sb://x/;SharedAccessKey={MARK}", "OBO1001"),
+    "OBO_ALLOWED_TENANTS": (f"*,{MARK}", "OBO1001"),
+    "OBO_AUDIENCES": None,  # free-form: any value is an audience
+    "OBO_REQUIRED_SCOPES": (", ,", "OBO1001"),
+    "OBO_CLIENT_CREDENTIAL": (MARK, "OBO1001"),
+    "OBO_KEY_VAULT_URL": (f"https://kv.vault.azure.net/?sig={MARK}", "OBO1001"),
+    "OBO_CERTIFICATE_NAME": (f"{MARK}/1", "OBO1001"),
+    "OBO_DOWNSTREAM_BASE_URL": (f"https://user:{MARK}@api.example/v1", "OBO1001"),
+    "OBO_DOWNSTREAM_SCOPES": (f"api://{MARK}/a https://graph.microsoft.com/User.Read", "OBO1002"),
+    "OBO_DOWNSTREAM_TOKEN_TYPE": (MARK, "OBO1001"),
+    "OBO_SAML_ENDPOINT": (MARK, "OBO1001"),
+    "OBO_TRACE": (MARK, "OBO1001"),
+    "OBO_CA_BUNDLE": (f"/nonexistent/{MARK}.pem", "OBO1001"),
+    "OBO_CACHE_URL": (f"http://:{MARK}@cache.example:6379", "OBO1001"),
+}
+
+
+def test_every_setting_has_a_refused_value_here():
+    assert set(REFUSED) == set(SETTING_NAMES)
+
+
+@pytest.mark.parametrize(
+    "setting", [s for s in settings_table.SETTINGS if REFUSED[s.name]], ids=lambda s: s.name
+)
+def test_a_refused_setting_is_named_with_its_code_never_its_value(setting):
+    value, code = REFUSED[setting.name]
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env({**GOOD, setting.name: value})
+    error = info.value
+    assert (error.code, error.extra["setting"]) == (code, setting.name)
+    assert setting.name in error.public_detail and MARK not in str(error.problem())
+    if setting.name != "OBO_CA_BUNDLE":  # a file path is no secret: operators see it in the log
+        assert MARK not in error.detail
+
+
+@pytest.mark.parametrize("setting", settings_table.SETTINGS, ids=lambda s: s.name)
+def test_an_unset_or_blank_setting_takes_its_default(setting):
+    if setting.required and setting.name in GOOD:
+        for unset in ({}, {setting.name: "  "}):
+            env = {k: v for k, v in GOOD.items() if k != setting.name}
+            with pytest.raises(ConfigurationError) as info:
+                Settings.from_env({**env, **unset})
+            assert info.value.extra["setting"] == setting.name
+            assert setting.required in info.value.detail
+        return
+    unset = Settings.from_env(GOOD)
+    assert Settings.from_env({**GOOD, setting.name: " "}) == unset
+    if setting.default:  # the documented default is what an unset setting means
+        assert Settings.from_env({**GOOD, setting.name: setting.default}) == unset
+
+
+@pytest.mark.parametrize("setting", settings_table.SETTINGS, ids=lambda s: s.name)
+def test_every_placeholder_is_a_value_its_setting_accepts(setting):
+    fallback = setting.fallback()
+    assert fallback is not None or not (setting.required or setting.default)
+
+
+def test_partial_settings_collect_every_refusal_in_one_pass():
+    bad = {name: REFUSED[name][0] for name in ("OBO_CLIENT_ID", "OBO_TRACE", "OBO_CACHE_URL",
+                                              "OBO_DOWNSTREAM_TOKEN_TYPE")}
+    env = {**GOOD, **ORDERS, **bad, "OBO_DOWNSTREAM__ORDERS__RELAY": "maybe",
+           "OBO_DOWNSTREAM__HR__SCOPE": "x"}
+    settings, refused = Settings.partial(env)
+    assert set(refused) == {*bad, "OBO_DOWNSTREAM__ORDERS__RELAY", "OBO_DOWNSTREAM__HR__SCOPE"}
+    assert all(name in reason and MARK not in reason for name, reason in refused.items())
+    assert (settings.client_id, settings.trace, settings.cache_url) == (UNSET_ID, "basic", None)
+    assert settings.downstream_token_type == "jwt" and "orders" not in settings.apis
+    with pytest.raises(ConfigurationError) as info:  # from_env: the first in the table's order
+        Settings.from_env(env)
+    assert info.value.extra["setting"] == "OBO_CLIENT_ID"
+
+
+def test_the_key_vault_settings_are_ignored_with_the_managed_identity():
+    s = Settings.from_env({**GOOD, "OBO_CLIENT_CREDENTIAL": "managed_identity",
+                           "OBO_KEY_VAULT_URL": "not a url", "OBO_CERTIFICATE_NAME": "bad/name"})
+    assert (s.key_vault_url, s.certificate_name) == ("", "")
+
+
+def test_a_secret_bearing_setting_is_kept_out_of_repr():
+    secret = [s for s in settings_table.SETTINGS if s.secret]
+    assert [s.name for s in secret] == ["OBO_CACHE_URL"]
+    s = Settings.from_env({**GOOD, "OBO_CACHE_URL": f"rediss://:{MARK}@cache.example:6380"})
+    assert s.cache_url and MARK in s.cache_url and MARK not in repr(s)
+
+
+def test_a_secret_bearing_setting_shows_nothing_of_its_value_even_to_the_log():
+    from obo.config import _Reading
+    from obo.setting_parsers import https_url
+
+    shown = settings_table.Setting("OBO_X", https_url, "", "")
+    reading = _Reading({"OBO_X": "http://kept.example/path"})
+    assert reading.get(shown) is None and "kept.example" in reading.refused["OBO_X"].detail
+    hidden = settings_table.Setting("OBO_X", https_url, "", "", secret=True)
+    reading = _Reading({"OBO_X": "http://kept.example/path"})
+    assert reading.get(hidden) is None and "kept.example" not in reading.refused["OBO_X"].detail
+
+
+def test_azure_client_id_is_read_into_the_settings_not_the_obo_table():
+    assert Settings.from_env(GOOD).managed_identity_client_id is None
+    client = "3f1c0000-0000-0000-0000-0000000000aa"
+    assert Settings.from_env({**GOOD, "AZURE_CLIENT_ID": f" {client} "}).managed_identity_client_id == client
+    assert "AZURE_CLIENT_ID" not in SETTING_NAMES
+
+
+def test_modes_are_typed_literals_the_code_compares_against():
+    s = Settings.from_env({**GOOD, "OBO_CLIENT_CREDENTIAL": "Managed_Identity",
+                           "OBO_SAML_ENDPOINT": "V2", "OBO_TRACE": "VERBOSE"})
+    assert (s.client_credential, s.saml_endpoint, s.trace, s.trace_verbose) == (
+        "managed_identity", "v2", "verbose", True)
+    assert settings_table.TOKEN_TYPES == ("jwt", "saml2", "saml1")
+
+
+def test_a_named_api_has_the_keys_of_the_default_api_and_relay():
+    assert [k.key for k in settings_table.DOWNSTREAM_KEYS if k.of_default_api] == [
+        name.removeprefix("OBO_DOWNSTREAM_") for name in SETTING_NAMES if name.startswith("OBO_DOWNSTREAM_")
+    ]
+    assert settings_table.named_api_setting("OBO_DOWNSTREAM__Hr_Api__relay") == ("hr_api", settings_table.RELAY)
+    assert settings_table.named_api_setting("OBO_DOWNSTREAM__HR__SCOPE") is None

@@ -263,6 +263,7 @@ def test_app_setting_names_equal_the_settings_the_code_reads():
     expected = code - ih.LOCAL_ONLY_SETTINGS
     deployed = {n for n in ih.app_settings() if n.startswith("OBO_")}
     assert deployed == expected, "infra/app/api.bicep vs obo.config.SETTING_NAMES"
+    assert not ih.PENDING_SETTINGS & set(SETTING_NAMES), "declared now: remove from PENDING"
 
 
 def test_python_worker_sends_opentelemetry_to_application_insights():
