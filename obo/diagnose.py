@@ -92,7 +92,8 @@ def diagnose(token: str, settings: Mapping[str, str], now: float | None = None) 
             + refused.get(name, "it defaults to OBO_TENANT_ID, which is missing or invalid."),
             f"Set {name}, or pass --settings local.settings.json.",
         )
-        for name in sorted(context.unknown, key=list(unknown).index)
+        for name, missing in unknown.items()
+        if missing
     ]
     findings += token_rules.findings(header, claims, context)
     return Report(facts, at, tuple(findings), tuple(_notes(facts, at)), refused)

@@ -151,13 +151,13 @@ def exchangeable(header: Header, claims: Claims, context: Context) -> Finding | 
 
 # -- 2. the tenant, before any of its keys is fetched ---------------------------------------
 def tenant_named(header: Header, claims: Claims, context: Context) -> Finding | None:
-    if tenant_id(claims) is not None:
-        return None
-    return Finding(
-        "OBO3015",
-        "The token carries no valid tenant id (tid).",
-        "Only tokens from an Entra ID tenant can be exchanged.",
-    )
+    if tenant_id(claims) is None:  # every later rule reads the tenant
+        return Finding(
+            "OBO3015",
+            "The token carries no valid tenant id (tid).",
+            "Only tokens from an Entra ID tenant can be exchanged.",
+        )
+    return None
 
 
 def tenant_allowed(header: Header, claims: Claims, context: Context) -> Finding | None:
@@ -208,11 +208,8 @@ def issuer(header: Header, claims: Claims, context: Context) -> Finding | None:
     tid = tenant_id(claims)
     if tid is None or not context.knows("OBO_AUTHORITY_HOST"):
         return None
-    host, version, iss = (
-        context.settings.authority_host,
-        str(claims.get("ver", "1.0")),
-        claims.get("iss"),
-    )
+    host, iss = context.settings.authority_host, claims.get("iss")
+    version = str(claims.get("ver", "1.0"))
     expected = f"{host}/{tid}/v2.0" if version == "2.0" else v1_issuer(host, tid)
     if iss == expected:
         return None
@@ -233,12 +230,10 @@ def issuer(header: Header, claims: Claims, context: Context) -> Finding | None:
 
 # -- 5. lifetime, then what the user's token allows -------------------------------------------
 def lifetime_numbers(header: Header, claims: Claims, context: Context) -> Finding | None:
-    exp = claims.get("exp")  # a missing exp is required_claims' finding
-    if (exp is None or numeric_date(exp) is not None) and numeric_date(
-        claims.get("nbf", 0)
-    ) is not None:
-        return None
-    return Finding("OBO3001", "The token's exp/nbf claims are not numbers.", _AS_ISSUED)
+    exp, nbf = claims.get("exp"), claims.get("nbf", 0)  # a missing exp: required_claims
+    if (exp is not None and numeric_date(exp) is None) or numeric_date(nbf) is None:
+        return Finding("OBO3001", "The token's exp/nbf claims are not numbers.", _AS_ISSUED)
+    return None
 
 
 def not_expired(header: Header, claims: Claims, context: Context) -> Finding | None:
