@@ -103,7 +103,7 @@ def test_v1_app_token_without_roles_or_idtyp_is_app_only_for_validation_and_diag
     _assert_refused(call("me", token), "OBO3011")
     report = diagnose(token, stack.settings())
     assert report.facts["kind"] == "app_only"
-    assert [p.code for p in report.problems] == ["OBO3011"]
+    assert [f.code for f in report.findings] == ["OBO3011"]
 
 
 def test_b2c_token_is_refused_before_exchange(service, stack, no_exchange):
