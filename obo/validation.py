@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -28,6 +27,7 @@ from obo.cache import ExpiringLru
 from obo.config import Settings
 from obo.errors import InsufficientScope, OboError, Unauthorized
 from obo.jwks import KeySource, UnknownKey
+from obo.user_assertion import UserAssertion
 
 LEEWAY = 60  # seconds of clock skew tolerated on exp/nbf
 # A validated token is remembered by its SHA-256 (same bytes, same verdict) for at most this
@@ -63,18 +63,20 @@ class TokenValidator:
         self._clock = clock
         self._validated: ExpiringLru[Caller] = ExpiringLru(MAX_REMEMBERED, clock)
 
-    def validate(self, token: str) -> Caller:
-        """The caller behind ``token``; a token seen before is only re-checked for expiry.
+    def validate(self, assertion: UserAssertion) -> Caller:
+        """The caller behind the token; a token seen before (its SHA-256, computed once per
+        request) is only re-checked for expiry.
 
         Only the canonical spelling of a token gets this far, so one token is one cache entry
         here and in the exchange's cache. Any failure to read the untrusted token is a 401,
         whatever the JSON or JWT library raises (issue 9, finding 5).
         """
+        token = assertion.raw
         try:
             jwt_segments.split_canonical(token)
         except jwt_segments.MalformedToken as exc:
             raise _malformed(exc) from None
-        digest = hashlib.sha256(token.encode()).digest()
+        digest = assertion.digest
         caller = self._validated.get(digest)
         if caller is not None:
             if caller.expires_at + LEEWAY < self._clock():
