@@ -92,7 +92,6 @@ class Exchanger:
         self._apps_lock = threading.Lock()  # the map only; never held across the network
         self._cache = TieredCache(shared_store(settings, clock), clock)
         self._default = settings.default_api
-        self.scopes = list(self._default.scopes)  # the default API's (bench/bench_obo.py)
 
     def token_for(
         self, caller: Caller, assertion: UserAssertion, *, api: DownstreamSettings | None = None
