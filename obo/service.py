@@ -45,7 +45,8 @@ class OboService:
     ) -> None:
         """``read_timeout`` applies to the session built here when none is given."""
         self.settings = settings
-        session = session or new_session(settings.ca_bundle, read_timeout=read_timeout)
+        if session is None:
+            session = new_session(settings.ca_bundle, read_timeout=read_timeout)
         self.keys = KeySource(session, settings.authority_host, clock)
         self.validator = TokenValidator(settings, self.keys, clock)
         self.credentials = _credential_source(settings, identity_factory, clock, session)
