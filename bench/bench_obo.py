@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import os
 import secrets
 import statistics
@@ -32,6 +31,7 @@ from obo.config import Settings  # noqa: E402
 from obo.exchange import _partition  # noqa: E402
 from obo.fleet_cache import l1_key  # noqa: E402
 from obo.service import OboService  # noqa: E402
+from obo.user_assertion import UserAssertion  # noqa: E402
 
 
 def _stats(samples: list[float]) -> tuple[float, float]:
@@ -40,22 +40,22 @@ def _stats(samples: list[float]) -> tuple[float, float]:
 
 
 def _warm_request(svc: OboService, header: str) -> None:
-    assertion = bearer_token(header)
+    assertion = UserAssertion(bearer_token(header))
     caller = svc.validator.validate(assertion)
     svc.exchanger.token_for(caller, assertion)
 
 
 def _fill(svc: OboService, template_token: str, count: int) -> None:
     """``count`` more users in both caches, shaped like real entries (distinct strings)."""
-    caller = svc.validator.validate(template_token)
-    obo = svc.exchanger.token_for(caller, template_token)
+    template = UserAssertion(template_token)
+    caller = svc.validator.validate(template)
+    obo = svc.exchanger.token_for(caller, template)
     expires = time.time() + 3000
     for _ in range(count):
-        fake_assertion = secrets.token_urlsafe(len(template_token) * 3 // 4)
+        fake = UserAssertion(secrets.token_urlsafe(len(template_token) * 3 // 4))
         user = replace(caller, oid=secrets.token_hex(16)[:36], name=secrets.token_hex(6))
-        digest = hashlib.sha256(fake_assertion.encode()).digest()
-        svc.validator._validated.put(digest, user, expires)
-        key = l1_key(fake_assertion, _partition(user, None, svc.settings.default_api))
+        svc.validator._validated.put(fake.digest, user, expires)
+        key = l1_key(fake, _partition(user, svc.settings.default_api))
         value = "Bearer " + secrets.token_urlsafe(len(obo.authorization) * 3 // 4)
         svc.exchanger._cache.l1.put(key, OboToken(value, expires), expires)
 
@@ -121,7 +121,7 @@ def memory_per_user(stack: DevStack, users: int) -> float:
 def concurrent_first_requests(stack: DevStack, requests: int) -> tuple[int, int]:
     svc = OboService(Settings.from_env())
     token = stack.seed.user_token(stack.seed.alice)
-    svc.validator.validate(token)  # keys fetched; we count token endpoint calls only
+    svc.validator.validate(UserAssertion(token))  # keys fetched; we count token endpoint calls only
     svc.credentials.current()
     stack.entra.reset_counters()
     stack.entra.inject(Fault(latency=0.1, route="token", count=1))

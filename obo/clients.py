@@ -29,6 +29,7 @@ from obo.errors import (
 )
 from obo.responses import Result
 from obo.service import OboService
+from obo.user_assertion import UserAssertion
 from obo.validation import Caller
 
 _JSON_TYPE = re.compile(r"application/(?:[\w.-]+\+)?json")  # RFC 6839 +json suffixes too
@@ -45,7 +46,11 @@ class DownstreamApi:
     """
 
     def __init__(
-        self, service: OboService, api: DownstreamSettings, caller: Caller, assertion: str
+        self,
+        service: OboService,
+        api: DownstreamSettings,
+        caller: Caller,
+        assertion: UserAssertion,
     ) -> None:
         self.name = api.name
         self._service = service
@@ -166,7 +171,11 @@ class AsyncDownstreamApi:
 
 class _Clients:
     def __init__(
-        self, service: OboService, caller: Caller, assertion: str, declared: frozenset[str]
+        self,
+        service: OboService,
+        caller: Caller,
+        assertion: UserAssertion,
+        declared: frozenset[str],
     ) -> None:
         self._service = service
         self._caller = caller

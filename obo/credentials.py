@@ -154,7 +154,7 @@ class CertificateSource:
     def __init__(
         self,
         settings: Settings,
-        credential_factory: Callable[[], Any] | None = None,
+        identity_factory: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.time,
         deadline: float | None = None,
         *,
@@ -165,8 +165,9 @@ class CertificateSource:
         # Key Vault and the identity endpoint are called through a session that keeps no
         # cookies (obo.transport), never through azure-core's own cookie-keeping one.
         self._session = session or new_session(settings.ca_bundle)
-        self._credential_factory = credential_factory or (
-            lambda: _default_credential(azure_transport(self._session))
+        # the azure-identity credential that signs the app in to Key Vault
+        self._identity_factory = identity_factory or (
+            lambda: _azure_identity(azure_transport(self._session))
         )
         self._clock = clock
         self._next_check = float("-inf")
@@ -309,7 +310,7 @@ class CertificateSource:
             from azure.keyvault.certificates import CertificateClient
             from azure.keyvault.secrets import SecretClient
 
-            credential = self._credential_factory()
+            identity = self._identity_factory()
             options: dict[str, Any] = {
                 # One quick retry of a dropped connection. A 429/5xx is not retried here:
                 # azure-core would sleep its whole Retry-After while users wait; the caller
@@ -324,13 +325,13 @@ class CertificateSource:
             }
             url = self._settings.key_vault_url
             self._clients = (
-                CertificateClient(url, credential, **options),
-                SecretClient(url, credential, **options),
+                CertificateClient(url, identity, **options),
+                SecretClient(url, identity, **options),
             )
         return self._clients
 
 
-def _default_credential(transport: Any) -> Any:
+def _azure_identity(transport: Any) -> Any:
     from azure.identity import DefaultAzureCredential
 
     # Managed identity in Azure, developer sign-in (Azure CLI, VS Code) locally.

@@ -1,17 +1,21 @@
 """MSAL's ``http_client`` for Entra: the shared session, with two changes that matter.
 
-- 429/5xx become :class:`EntraUnavailable` instead of responses. MSAL's throttle memory is
-  keyed by URL, client and scope, not by user: an answer it never sees cannot be replayed to
-  another user, and each caller gets its own 503. MSAL also remembers, under that same key,
-  *any* answer that carries ``Retry-After`` (msal/throttled_http_client.py), a 200 with one
-  user's token included, so the header is removed from every answer MSAL does see.
+- 429/5xx become :class:`~obo.entra_answer.EntraUnavailable` instead of responses. MSAL's
+  throttle memory is keyed by URL, client and scope, not by user: an answer it never sees
+  cannot be replayed to another user, and each caller gets its own 503. MSAL also remembers,
+  under that same key, *any* answer that carries ``Retry-After``
+  (msal/throttled_http_client.py), a 200 with one user's token included, so the header is
+  removed from every answer MSAL does see.
 - No redirects: the user's token and the client assertion are never re-posted elsewhere.
 - Every other answer must be a JSON object (Entra's endpoints answer nothing else, errors
   included) and a discovery document must name its endpoints as strings; anything else (a
-  proxy's HTML page, an array, a string, ``null``) raises :class:`EntraAnswerUnreadable`
-  before MSAL reads it, so it crashes nothing and MSAL never logs the raw text.
+  proxy's HTML page, an array, a string, ``null``) raises ``EntraAnswerUnreadable`` before
+  MSAL reads it, so it crashes nothing and MSAL never logs the raw text.
+- A timeout or a failed connection raises ``EntraTimeout`` / ``EntraUnreachable``.
 
-With a :class:`obo.trace.RequestTrace` it also notes what each token request carried (names,
+All are :class:`~obo.entra_answer.EntraFailure` subclasses, which
+:func:`obo.entra_answer.entra_failures` turns into the API's errors. With a
+:class:`obo.trace.RequestTrace` it also notes what each token request carried (names,
 never values).
 """
 
@@ -21,22 +25,13 @@ from typing import Any
 
 import requests
 
+from obo.entra_answer import (
+    EntraAnswerUnreadable,
+    EntraTimeout,
+    EntraUnavailable,
+    EntraUnreachable,
+)
 from obo.trace import RequestTrace
-
-
-class EntraUnavailable(Exception):
-    def __init__(self, status: int, retry_after: int, body: dict[str, Any]) -> None:
-        super().__init__(f"Entra answered {status}")
-        self.status, self.retry_after, self.body = status, retry_after, body
-
-
-class EntraAnswerUnreadable(Exception):
-    """Entra's answer is not the JSON object its endpoint documents."""
-
-    def __init__(self, status: int, why: str) -> None:
-        super().__init__(f"Entra answered {status} with {why}")
-        self.status, self.why = status, why
-
 
 # What MSAL reads from a tenant's OpenID configuration (msal/authority.py)
 _DISCOVERY_FIELDS = ("authorization_endpoint", "token_endpoint")
@@ -50,13 +45,10 @@ class EntraHttpClient:
     def post(self, url: str, **kwargs: Any) -> Any:
         if self.trace is not None:
             self.trace.note(kwargs.get("data"))
-        # never re-post the user's token and the client assertion to wherever a 307 points
-        kwargs["allow_redirects"] = False
-        return self._checked(self._session.post(url, **kwargs))
+        return self._checked(self._send("POST", url, kwargs))
 
     def get(self, url: str, **kwargs: Any) -> Any:
-        kwargs["allow_redirects"] = False
-        response = self._checked(self._session.get(url, **kwargs))
+        response = self._checked(self._send("GET", url, kwargs))
         if response.status_code == 200 and url.split("?")[0].endswith(
             "/.well-known/openid-configuration"
         ):
@@ -64,6 +56,16 @@ class EntraHttpClient:
             if not all(isinstance(document.get(f), str) for f in _DISCOVERY_FIELDS):
                 raise EntraAnswerUnreadable(200, "a discovery document without its endpoints")
         return response
+
+    def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> Any:
+        # never re-post the user's token and the client assertion to wherever a 307 points
+        kwargs["allow_redirects"] = False
+        try:
+            return self._session.request(method, url, **kwargs)
+        except requests.Timeout as exc:  # before ConnectionError: ConnectTimeout is both
+            raise EntraTimeout(f"{method} timed out") from exc
+        except requests.ConnectionError as exc:
+            raise EntraUnreachable(f"{method} failed to connect") from exc
 
     def close(self) -> None:  # the session outlives any one MSAL client
         pass

@@ -55,7 +55,8 @@ class OboError(Exception):
     def headers(self) -> dict[str, str]:
         return {}
 
-    def problem(self) -> dict[str, Any]:
+    def body(self) -> dict[str, Any]:
+        """The problem+json members (RFC 9457 section 3) the caller reads."""
         return {
             "type": PROBLEM_TYPE + self.code,
             "title": self.title,
@@ -71,7 +72,7 @@ class OboError(Exception):
             "Cache-Control": "no-store",
             **self.headers(),
         }
-        return self.status, headers, json.dumps(self.problem()).encode()
+        return self.status, headers, json.dumps(self.body()).encode()
 
 
 class ConfigurationError(OboError):

@@ -4,9 +4,11 @@
   token is issued by the resource tenant, and only that tenant can exchange it.
 - MSAL's throttle memory is keyed by URL, client and scope, not by user, so the HTTP client
   handed to MSAL (:mod:`obo.entra_http`) raises on 429/5xx: each caller gets its own 503.
-- Results are cached per (token, tenant, scopes, claims) in :mod:`obo.fleet_cache`: in this
+- Results are cached per (user's token, tenant, API) in :mod:`obo.fleet_cache`: in this
   process, and with ``OBO_CACHE_URL`` in Redis for every instance; concurrent misses for the
   same key share one call to Entra, across the fleet.
+- Entra's JSON is read once into an :class:`obo.entra_answer.EntraAnswer`; whatever goes
+  wrong on the way becomes the API's error in one place, ``entra_failures``.
 - For a SAML-only downstream (``OBO_DOWNSTREAM_TOKEN_TYPE``) the same exchange asks for a
   SAML assertion, on v2 through MSAL or on v1 through :class:`obo.saml.V1Client`.
 - One exchanger serves every downstream API (:class:`obo.config.DownstreamSettings`, passed
@@ -34,21 +36,22 @@ from obo import telemetry
 from obo.cache import OboToken
 from obo.config import DownstreamSettings, Settings
 from obo.credentials import ClientCredential, CredentialSource
-from obo.entra_errors import (
-    certificate_rejected,
-    codes,
-    entra_error,
-    error_name,
-    ids,
-    issued_token,
+from obo.entra_answer import (
+    NO_ANSWER,
+    EntraAnswer,
+    EntraFailure,
+    EntraRefused,
+    EntraUnreachable,
+    entra_failures,
 )
-from obo.entra_http import EntraAnswerUnreadable, EntraHttpClient, EntraUnavailable
-from obo.errors import DependencyFailed, DependencyTimeout, DependencyUnavailable, OboError
+from obo.entra_http import EntraHttpClient
+from obo.errors import DependencyTimeout, OboError
 from obo.fleet_cache import TieredCache, shared_store
 from obo.logsafe import printable
 from obo.saml import TOKEN_TYPES, V1Client, authorization, decode_assertion
 from obo.shared_load import SharedLoad
 from obo.trace import RequestTrace
+from obo.user_assertion import UserAssertion
 from obo.validation import Caller
 
 log = logging.getLogger("obo.exchange")
@@ -66,6 +69,11 @@ class _NoTokenCache(msal.TokenCache):  # type: ignore[misc]
 
 
 class Exchanger:
+    """``token_for(caller, assertion, api=...)``: the cache, else one exchange
+    (:meth:`_exchange`), whose token requests (:meth:`_acquire`) each answer an
+    :class:`~obo.entra_answer.EntraAnswer` or raise an ``EntraFailure``, which
+    :func:`~obo.entra_answer.entra_failures` turns into the API's error."""
+
     def __init__(
         self,
         settings: Settings,
@@ -84,15 +92,9 @@ class Exchanger:
         self._apps_lock = threading.Lock()  # the map only; never held across the network
         self._cache = TieredCache(shared_store(settings, clock), clock)
         self._default = settings.default_api
-        self.scopes = list(self._default.scopes)  # the default API's (bench/bench_obo.py)
 
     def token_for(
-        self,
-        caller: Caller,
-        assertion: str,
-        claims: str | None = None,
-        *,
-        api: DownstreamSettings | None = None,
+        self, caller: Caller, assertion: UserAssertion, *, api: DownstreamSettings | None = None
     ) -> OboToken:
         """The token for ``api`` (the default API when None) on behalf of ``caller``: from
         L1, L2 (``OBO_CACHE_URL``) or one exchange."""
@@ -102,9 +104,9 @@ class Exchanger:
             try:
                 token, layer = self._cache.get(
                     assertion,
-                    _partition(caller, claims, api),
+                    _partition(caller, api),
                     caller.expires_at,
-                    lambda: self._exchange(caller, assertion, claims, api),
+                    lambda: self._exchange(caller, assertion, api),
                 )
             except Exception:
                 telemetry.cache_lookup(span, "miss")  # only an exchange can fail
@@ -113,35 +115,81 @@ class Exchanger:
             return token
 
     def forget(
-        self,
-        caller: Caller,
-        assertion: str,
-        claims: str | None = None,
-        *,
-        api: DownstreamSettings | None = None,
+        self, caller: Caller, assertion: UserAssertion, *, api: DownstreamSettings | None = None
     ) -> None:
         """Drop a cached token the downstream API refused (CAE), here and in the shared
         cache; the next call re-exchanges."""
-        self._cache.forget(assertion, _partition(caller, claims, api or self._default))
+        self._cache.forget(assertion, _partition(caller, api or self._default))
 
     def _exchange(
-        self, caller: Caller, assertion: str, claims: str | None, api: DownstreamSettings
+        self, caller: Caller, assertion: UserAssertion, api: DownstreamSettings
     ) -> OboToken:
-        credential = self._credentials.current()
-        result = self._acquire(credential, caller, assertion, claims, api)
-        if certificate_rejected(result):
-            fresh = self._credentials.reload(credential.version)
-            if fresh.version != credential.version:  # the same credential would fail the same
+        """One exchange; a certificate Entra no longer accepts is replaced (once) by the
+        newest version in Key Vault, and the request sent again with it."""
+        with entra_failures(api.scopes):
+            credential = self._credentials.current()
+            try:
+                return self._acquire(credential, caller, assertion, api)
+            except EntraRefused as refused:
+                if not refused.answer.certificate_rejected:
+                    raise
+                fresh = self._credentials.reload(credential.version)
+                if fresh.version == credential.version:  # the same one would fail the same
+                    raise
                 log.warning(
                     "Entra no longer accepts credential %s (%s); retrying once with %s",
                     printable(credential.version),
-                    codes(result),
+                    list(refused.answer.codes),
                     printable(fresh.version),
                 )
-                result = self._acquire(fresh, caller, assertion, claims, api)
-        if "access_token" in result:
-            return OboToken(result["authorization"], self._clock() + result["lifetime"])
-        raise entra_error(result, list(api.scopes))
+                return self._acquire(fresh, caller, assertion, api)
+
+    def _acquire(
+        self,
+        credential: ClientCredential,
+        caller: Caller,
+        assertion: UserAssertion,
+        api: DownstreamSettings,
+    ) -> OboToken:
+        """One token request, timed and logged whatever its outcome."""
+        started = time.perf_counter()
+        if self._trace is not None:
+            self._trace.start()
+        answer, outcome = NO_ANSWER, "failed"
+        try:
+            answer = self._request(credential, caller, assertion, api)
+            token = OboToken(
+                self._authorization(answer.token, api), self._clock() + answer.lifetime
+            )
+            outcome = "ok"
+            return token
+        except EntraFailure as exc:
+            answer, outcome = exc.answer, exc.outcome
+            raise
+        except OboError as exc:  # no credential (OBO4xxx), or an answer we cannot use
+            outcome = exc.code
+            raise
+        finally:
+            telemetry.exchange_duration(time.perf_counter() - started, api.name, outcome == "ok")
+            self._log(credential, caller, api, outcome, answer, started)
+
+    def _request(
+        self,
+        credential: ClientCredential,
+        caller: Caller,
+        assertion: UserAssertion,
+        api: DownstreamSettings,
+    ) -> EntraAnswer:
+        kind = api.token_type
+        if kind != "jwt" and self._settings.saml_endpoint == "v1":
+            body = self._v1.on_behalf_of(
+                credential, caller.tid, assertion.raw, api.saml_resource, kind
+            )
+        else:
+            extra = {"data": {"requested_token_type": TOKEN_TYPES[kind]}} if kind != "jwt" else {}
+            app = self._app(caller.tid, credential)
+            body = app.acquire_token_on_behalf_of(assertion.raw, list(api.scopes), **extra)
+        return EntraAnswer.read(body)
 
     @staticmethod
     def _authorization(issued: str, api: DownstreamSettings) -> str:
@@ -150,87 +198,13 @@ class Exchanger:
             return f"Bearer {issued}"
         return authorization(decode_assertion(issued, kind))
 
-    def _request(
-        self,
-        credential: ClientCredential,
-        caller: Caller,
-        assertion: str,
-        claims: str | None,
-        api: DownstreamSettings,
-    ) -> dict[str, Any]:
-        kind = api.token_type
-        if kind != "jwt" and self._settings.saml_endpoint == "v1":
-            return self._v1.on_behalf_of(
-                credential, caller.tid, assertion, api.saml_resource, kind, claims
-            )
-        extra = {"data": {"requested_token_type": TOKEN_TYPES[kind]}} if kind != "jwt" else {}
-        app = self._app(caller.tid, credential)
-        result: dict[str, Any] = app.acquire_token_on_behalf_of(
-            assertion, list(api.scopes), claims_challenge=claims, **extra
-        )
-        return result
-
-    def _acquire(
-        self,
-        credential: ClientCredential,
-        caller: Caller,
-        assertion: str,
-        claims: str | None,
-        api: DownstreamSettings,
-    ) -> dict[str, Any]:
-        started = time.perf_counter()
-        if self._trace is not None:
-            self._trace.start()
-        result: dict[str, Any] = {}
-        outcome = "failed"
-        try:
-            result = self._request(credential, caller, assertion, claims, api)
-            if "access_token" in result:  # a malformed or wrong-type answer fails right here
-                issued, result["lifetime"] = issued_token(result)
-                result["authorization"] = self._authorization(issued, api)
-            outcome = "ok" if "access_token" in result else error_name(result) or "malformed"
-            return result
-        except OboError as exc:  # no credential (OBO4xxx), or an answer we cannot use
-            outcome = exc.code
-            raise
-        except EntraUnavailable as exc:
-            result, outcome = exc.body, f"entra_{exc.status}"
-            raise DependencyUnavailable(
-                "OBO5001",
-                f"Entra ID answered {exc.status} to the token exchange; try again later.",
-                retry_after=exc.retry_after,
-                **ids(exc.body),
-            ) from exc
-        except EntraAnswerUnreadable as exc:
-            outcome = "unreadable"
-            raise DependencyFailed(
-                "OBO5003",
-                f"Entra ID answered the token exchange (or its discovery) with {exc.status} "
-                f"and {exc.why}, not the JSON object it documents.",
-                public_detail="Entra ID's answer to the token exchange could not be read.",
-            ) from exc
-        except requests.Timeout as exc:
-            outcome = "timeout"
-            raise DependencyTimeout(
-                "OBO5005", "Entra ID did not answer the token exchange in time."
-            ) from exc
-        except (requests.ConnectionError, ValueError) as exc:
-            # MSAL raises ValueError when tenant discovery fails (Entra unreachable or refusing)
-            outcome = "unreachable"
-            raise DependencyUnavailable(
-                "OBO5002", "Entra ID is unreachable for the token exchange.", retry_after=5
-            ) from exc
-        finally:
-            telemetry.exchange_duration(time.perf_counter() - started, api.name, outcome == "ok")
-            self._log(credential, caller, api, outcome, result, started)
-
     def _log(
         self,
         credential: ClientCredential,
         caller: Caller,
         api: DownstreamSettings,
         outcome: str,
-        result: dict[str, Any],
+        answer: EntraAnswer,
         started: float,
     ) -> None:
         """The exchange's one record: who, for what, with which answer; never a token."""
@@ -246,8 +220,8 @@ class Exchanger:
             "azp": caller.client_app,
             "ver": caller.version,
             "outcome": outcome,
-            "aadsts": codes(result),
-            **ids(result),
+            "aadsts": list(answer.codes),
+            **answer.ids,
             "credential": credential.version,
             "ms": round((time.perf_counter() - started) * 1000, 1),
         }
@@ -290,24 +264,41 @@ class Exchanger:
     ) -> msal.ConfidentialClientApplication:
         # Each client keeps its own http_cache: MSAL guards it with a lock per client, so a
         # dict shared by several clients would be changed by several threads at once.
-        return msal.ConfidentialClientApplication(
-            self._settings.client_id,
-            authority=self._settings.authority(tid),
-            client_credential=credential.msal_credential(),
-            http_client=self._http,
-            token_cache=_NoTokenCache(),
-            instance_discovery=_is_public_cloud(self._settings.authority_host),
-        )
+        try:
+            return msal.ConfidentialClientApplication(
+                self._settings.client_id,
+                authority=self._settings.authority(tid),
+                client_credential=credential.msal_credential(),
+                http_client=self._http,
+                token_cache=_NoTokenCache(),
+                instance_discovery=_is_public_cloud(self._settings.authority_host),
+            )
+        except ValueError as exc:
+            if not _raised_in(exc, "msal.authority"):
+                raise
+            # MSAL's instance or tenant discovery refused (msal/authority.py raises
+            # ValueError for a 4xx discovery answer or an unknown instance)
+            raise EntraUnreachable("tenant discovery failed") from exc
 
 
-def _partition(caller: Caller, claims: str | None, api: DownstreamSettings) -> str:
-    """What besides the assertion tells entries apart: one entry per (user, tenant, API,
-    claims). An API is its scopes and a SAML token type (an assertion and an access token
-    for the same ``/.default`` are different tokens)."""
+def _partition(caller: Caller, api: DownstreamSettings) -> str:
+    """What besides the assertion tells entries apart: one entry per (user, tenant, API).
+    An API is its scopes and a SAML token type (an assertion and an access token for the
+    same ``/.default`` are different tokens)."""
     scopes = sorted(api.scopes)
     if api.token_type != "jwt":
         scopes.append(f"token_type={api.token_type}")
-    return json.dumps([caller.tid, scopes, claims or ""])
+    return json.dumps([caller.tid, scopes])
+
+
+def _raised_in(exc: BaseException, module: str) -> bool:
+    """Whether ``exc`` was raised while ``module`` was running (its traceback passes there)."""
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_globals.get("__name__") == module:
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def _is_public_cloud(host: str) -> bool:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from obo.cache import ExpiringLru, OboToken, SingleFlight
 from obo.config import Settings
 from obo.sealed import EntryKeys, Sealed
+from obo.user_assertion import UserAssertion
 
 if TYPE_CHECKING:  # redis is imported only when OBO_CACHE_URL is set (cold start)
     from obo.redis_store import RedisStore
@@ -57,7 +58,11 @@ class TieredCache:
         self._lock_ttl = lock_ttl
 
     def get(
-        self, assertion: str, partition: str, not_after: float, exchange: Callable[[], OboToken]
+        self,
+        assertion: UserAssertion,
+        partition: str,
+        not_after: float,
+        exchange: Callable[[], OboToken],
     ) -> tuple[OboToken, str]:
         """The token, and which layer answered: ``l1``, ``l2`` or ``miss`` (an exchange, this
         request's or the in-process leader's it waited for)."""
@@ -69,15 +74,15 @@ class TieredCache:
             key, lambda: self._miss(key, assertion, partition, not_after, exchange)
         )
 
-    def forget(self, assertion: str, partition: str) -> None:
+    def forget(self, assertion: UserAssertion, partition: str) -> None:
         self.l1.discard(l1_key(assertion, partition))
         if self.l2 is not None:
-            self.l2.delete(EntryKeys(assertion, partition).name)
+            self.l2.delete(EntryKeys(assertion.raw, partition).name)
 
     def _miss(
         self,
         key: bytes,
-        assertion: str,
+        assertion: UserAssertion,
         partition: str,
         not_after: float,
         exchange: Callable[[], OboToken],
@@ -87,7 +92,7 @@ class TieredCache:
             return hit, "l1"
         if self.l2 is None:
             return self._keep(key, None, exchange(), not_after), "miss"
-        entry = EntryKeys(assertion, partition)
+        entry = EntryKeys(assertion.raw, partition)  # HKDF needs the token itself
         hit = self._from_l2(key, entry, self.l2.get(entry.name))
         if hit is not None:
             return hit, "l2"
@@ -143,11 +148,12 @@ class TieredCache:
         return token
 
 
-def l1_key(assertion: str, partition: str) -> bytes:
-    """The in-process key: a hash another user's request cannot produce."""
+def l1_key(assertion: UserAssertion, partition: str) -> bytes:
+    """The in-process key: a hash another user's request cannot produce (it covers the
+    assertion's own SHA-256, computed once per request)."""
     digest = hashlib.sha256(partition.encode())
     digest.update(b"\x00")  # the partition is JSON, which never holds a raw NUL
-    digest.update(assertion.encode())
+    digest.update(assertion.digest)
     return digest.digest()
 
 

@@ -33,8 +33,9 @@ from obo.clients import AsyncDownstreamApis, DownstreamApis
 from obo.config import DOWNSTREAM_PREFIX, Settings
 from obo.errors import ConfigurationError, InsufficientScope, OboError
 from obo.readiness import report as readiness_report
-from obo.responses import Result, problem
+from obo.responses import Result, error_result
 from obo.service import OboService
+from obo.user_assertion import UserAssertion
 from obo.validation import Caller
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -108,7 +109,7 @@ class OnBehalfOf:
 
     def _prepare(
         self, req: func.HttpRequest, required: frozenset[str]
-    ) -> tuple[OboService, Caller, str]:
+    ) -> tuple[OboService, Caller, UserAssertion]:
         service = self.service
         caller, assertion = service.authenticate(req.headers)
         if required and not caller.scopes & required:
@@ -152,7 +153,7 @@ def _wrap(
                 apis = AsyncDownstreamApis(service, caller, assertion, declared)
                 value = await handler(*bound.args, **bound.kwargs, **extra(caller, apis))
             except OboError as exc:
-                return _response(problem(exc))
+                return _response(error_result(exc))
             return _response(value)
 
     else:
@@ -164,7 +165,7 @@ def _wrap(
                 apis = DownstreamApis(service, caller, assertion, declared)
                 value = handler(*bound.args, **bound.kwargs, **extra(caller, apis))
             except OboError as exc:
-                return _response(problem(exc))
+                return _response(error_result(exc))
             return _response(value)
 
     functools.update_wrapper(wrapper, handler)

@@ -49,7 +49,7 @@ class ManagedIdentitySource:
     def __init__(
         self,
         settings: Settings,
-        credential_factory: Callable[[], Any] | None = None,
+        identity_factory: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.time,
         *,
         session: Session | None = None,
@@ -58,11 +58,11 @@ class ManagedIdentitySource:
         # through a session that keeps no cookies (obo.transport), not azure-core's own
         session = session or new_session(settings.ca_bundle)
         client_id = settings.managed_identity_client_id
-        self._credential_factory = credential_factory or (
+        self._identity_factory = identity_factory or (
             lambda: _managed_identity(session, client_id)
         )
         self._clock = clock
-        self._credential: Any = None
+        self._identity: Any = None  # azure-identity's credential, built on first use
         self._current = ManagedIdentityAssertion(self._token)
         self._tokens: SharedLoad[Any] = SharedLoad(
             self._fetch,
@@ -99,9 +99,9 @@ class ManagedIdentitySource:
         from azure.core.exceptions import AzureError, ServiceResponseTimeoutError
 
         try:
-            if self._credential is None:  # only ever built on the one loading thread
-                self._credential = self._credential_factory()
-            return self._credential.get_token(self._scope)
+            if self._identity is None:  # only ever built on the one loading thread
+                self._identity = self._identity_factory()
+            return self._identity.get_token(self._scope)
         except ServiceResponseTimeoutError as exc:
             raise DependencyTimeout(
                 "OBO4005", "The managed identity endpoint timed out."

@@ -1,4 +1,5 @@
-"""What a call answers (:class:`Result`), and the one place an error becomes an answer.
+"""What a call answers (:class:`Result`), and the one place an error becomes an answer
+(:func:`error_result`).
 
 Every refusal of this API is RFC 9457 ``application/problem+json``: the error renders its
 own status, headers (``WWW-Authenticate``, ``Retry-After``) and body (:mod:`obo.errors`);
@@ -38,7 +39,7 @@ class Result:
         return value.split(";")[0].strip().lower()
 
 
-def problem(exc: OboError) -> Result:
+def error_result(exc: OboError) -> Result:
     """``exc`` as the answer to the caller, logged without a token (a 4xx is the caller's
     doing: warning; a 5xx is ours or a dependency's: error)."""
     level = logging.WARNING if exc.status < 500 else logging.ERROR

@@ -17,7 +17,6 @@ that needs the tenant's keys.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -34,6 +33,7 @@ from obo.config import Settings
 from obo.errors import InsufficientScope, OboError, Unauthorized
 from obo.jwks import KeySource, UnknownKey
 from obo.token_rules import LEEWAY
+from obo.user_assertion import UserAssertion
 
 # A validated token is remembered by its SHA-256 (same bytes, same verdict) for at most this
 # long, so a key Entra withdraws stops being honoured within minutes, not at token expiry.
@@ -67,18 +67,20 @@ class TokenValidator:
         self._clock = clock
         self._validated: ExpiringLru[Caller] = ExpiringLru(MAX_REMEMBERED, clock)
 
-    def validate(self, token: str) -> Caller:
-        """The caller behind ``token``; a token seen before is only re-checked for expiry.
+    def validate(self, assertion: UserAssertion) -> Caller:
+        """The caller behind the token; a token seen before (its SHA-256, computed once per
+        request) is only re-checked for expiry.
 
         Only the canonical spelling of a token gets this far, so one token is one cache entry
         here and in the exchange's cache. Any failure to read the untrusted token is a 401,
         whatever the JSON or JWT library raises (issue 9, finding 5).
         """
+        token = assertion.raw
         try:
             jwt_segments.split_canonical(token)
         except jwt_segments.MalformedToken as exc:
             raise _malformed(exc) from None
-        digest = hashlib.sha256(token.encode()).digest()
+        digest = assertion.digest
         caller = self._validated.get(digest)
         if caller is not None:
             if caller.expires_at + LEEWAY < self._clock():

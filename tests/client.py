@@ -62,11 +62,11 @@ def through(service: Any, token: str, path: str = "me", method: str = "GET") -> 
     services (instances) side by side. Answers a ``Result``, errors as problem+json."""
     from obo.clients import DownstreamApi
     from obo.errors import OboError
-    from obo.responses import problem
+    from obo.responses import error_result
 
     try:
         caller, assertion = service.authenticate({"Authorization": f"Bearer {token}"})
         api = DownstreamApi(service, service.settings.default_api, caller, assertion)
         return api.request(method, path)
     except OboError as exc:
-        return problem(exc)
+        return error_result(exc)

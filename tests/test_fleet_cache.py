@@ -20,6 +20,7 @@ from obo.fleet_cache import REFRESH_MARGIN, SHARED_L1_TTL
 from obo.redis_store import BREAKER_INTERVAL, WARNING_INTERVAL
 from obo.sealed import EntryKeys
 from obo.service import OboService
+from obo.user_assertion import UserAssertion
 from tests.client import through
 from tests.redis_server import encodings
 
@@ -42,8 +43,8 @@ def oid_of(reply) -> str:
 
 
 def partition(svc: OboService, token: str) -> str:
-    caller = svc.validator.validate(token)
-    return _partition(caller, None, svc.settings.default_api)
+    caller = svc.validator.validate(UserAssertion(token))
+    return _partition(caller, svc.settings.default_api)
 
 
 def stored(redis_server) -> dict[bytes, bytes]:
@@ -134,7 +135,7 @@ def test_an_entry_opens_only_with_the_users_own_token(fleet, stack, redis_server
     assert obo_claims["oid"] == seed.alice.object_ids[seed.contoso.id]
     # another user's token, or the same token for other scopes, names and opens nothing here
     for keys in (EntryKeys(other, partition(a, token)),
-                 EntryKeys(token, json.dumps(["x", ["https://other.example/.default"], ""]))):
+                 EntryKeys(token, json.dumps(["x", ["https://other.example/.default"]]))):
         assert keys.name != mine.name and keys.open(blob) is None
     tampered = blob[:-1] + bytes([blob[-1] ^ 1])
     assert mine.open(tampered) is None
@@ -404,7 +405,7 @@ def test_cache_url_is_checked_at_start_and_never_echoed(stack):
             Settings.from_env(stack.settings(OBO_CACHE_URL=bad))
         assert raised.value.code == "OBO1001"
         assert raised.value.extra["setting"] == "OBO_CACHE_URL"
-        assert PASSWORD not in str(raised.value.problem()) and "cachehost1" not in raised.value.detail
+        assert PASSWORD not in str(raised.value.body()) and "cachehost1" not in raised.value.detail
     good = Settings.from_env(stack.settings(OBO_CACHE_URL="rediss://cache.example:10000"))
     assert good.cache_url == "rediss://cache.example:10000"
     assert Settings.from_env(stack.settings()).cache_url is None

@@ -21,6 +21,7 @@ import function_app
 from obo.config import Settings
 from obo.errors import OboError
 from obo.service import OboService
+from obo.user_assertion import UserAssertion
 from tests import tokens as builders
 from tests.client import HANDLERS
 from tests.fuzzing import CLAIM_NAMES, ODD_CLAIM, examples, mutated, outbound
@@ -48,10 +49,10 @@ def frozen_service(stack, app_settings, clock, sleeps):
     for user, tenant in ((seed.alice, seed.contoso), (seed.bob, seed.fabrikam),
                          (seed.tess, seed.tailspin)):
         valid = seed.user_token(user, tenant)
-        service.validator.validate(valid)
+        service.validator.validate(UserAssertion(valid))
         unknown_kid = builders.resigned_with(valid, tenant.active_key, kid="no-such-key")
         with pytest.raises(OboError):
-            service.validator.validate(unknown_kid)
+            service.validator.validate(UserAssertion(unknown_kid))
     yield service
     function_app.obo.use(None)
 
@@ -82,7 +83,7 @@ def valid_tokens(stack) -> list[str]:
 def test_validator_accepts_only_the_exact_signed_text(frozen_service, valid_tokens, data):
     token = data.draw(mutated(st.sampled_from(valid_tokens)))
     try:
-        caller = frozen_service.validator.validate(token)
+        caller = frozen_service.validator.validate(UserAssertion(token))
     except OboError as refused:
         assert refused.status in (401, 403), (refused.code, refused.detail)
         event(refused.code)
@@ -103,7 +104,7 @@ def test_signed_claims_of_any_type_are_a_caller_or_a_401_or_403(frozen_service, 
     token = builders.signed_raw(json.dumps(header).encode(), json.dumps(claims).encode(),
                                 stack.seed.contoso.active_key)
     try:
-        frozen_service.validator.validate(token)
+        frozen_service.validator.validate(UserAssertion(token))
     except OboError as refused:
         assert refused.status in (401, 403), (refused.code, refused.detail)
         event(refused.code)

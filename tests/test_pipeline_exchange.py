@@ -10,6 +10,7 @@ import pytest
 
 from devstack.httpserver import Fault
 from devstack.keys import thumbprints
+from obo.user_assertion import UserAssertion
 from tests.client import call
 
 
@@ -105,6 +106,45 @@ def test_entra_unreachable_connection_dropped(service, stack):
     reply = call("me", stack.seed.user_token(stack.seed.alice))
     assert reply.status == 503
     assert reply.json()["code"] == "OBO5002"
+
+
+def test_msal_tenant_discovery_refused_is_entra_unreachable(service, stack):
+    # MSAL raises ValueError when its tenant discovery gets a 4xx (msal/authority.py)
+    token = stack.seed.user_token(stack.seed.alice)
+    service.validator.validate(UserAssertion(token))  # keys known: the next discovery is MSAL's
+    answer = {"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant not found."}
+    stack.entra.inject(Fault(status=400, route="discovery_v2", body=json.dumps(answer).encode(),
+                             content_type="application/json"))
+    reply = call("me", token)
+    assert (reply.status, reply.json()["code"]) == (503, "OBO5002"), reply.body
+    assert reply.headers["Retry-After"] == "5"
+    assert stack.entra.calls("token") == 0
+
+
+def test_a_value_error_that_is_not_discovery_is_not_called_entra_unreachable(service, stack):
+    # the narrowing: MSAL refusing a credential it cannot use (msal/application.py) is a bug
+    # to see, never "Entra unreachable"
+    class Unusable:
+        version = "unusable"
+
+        def msal_credential(self) -> dict:
+            return {"private_key": "-----not a key-----"}  # no certificate, no thumbprint
+
+    class Source:
+        def current(self) -> Unusable:
+            return Unusable()
+
+    from obo.exchange import Exchanger
+    from obo.transport import new_session
+
+    assertion = UserAssertion(stack.seed.user_token(stack.seed.alice))
+    caller = service.validator.validate(assertion)
+    stack.entra.reset_counters()
+    exchanger = Exchanger(service.settings, Source(), new_session(service.settings.ca_bundle))
+    with pytest.raises(ValueError, match="thumbprint"):
+        exchanger.token_for(caller, assertion)
+    assert stack.entra.calls("discovery_v2") == 1  # MSAL's discovery itself succeeded
+    assert stack.entra.calls("token") == 0
 
 
 def test_entra_slow_beyond_timeout_is_504(service, stack):

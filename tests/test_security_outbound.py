@@ -12,6 +12,7 @@ import logging
 import pytest
 
 from devstack.httpserver import Fault
+from obo.user_assertion import UserAssertion
 from tests.client import call
 from tests.conftest import exchange_fields
 
@@ -134,7 +135,8 @@ def test_shared_session_keeps_no_auth_no_cookies_and_follows_no_redirect(service
     from obo.transport import new_session
 
     token = _token(stack, stack.seed.alice)
-    obo = service.exchanger.token_for(service.validator.validate(token), token)
+    assertion = UserAssertion(token)
+    obo = service.exchanger.token_for(service.validator.validate(assertion), assertion)
     session = new_session(str(stack.ca.ca_file))
     session.cookies.set("planted", "1")  # even an explicit set is not kept
     assert len(session.cookies) == 0
@@ -470,7 +472,7 @@ def test_claims_challenge_with_claims_of_the_wrong_type_stays_a_challenge(servic
 def test_exchange_discovery_document_of_the_wrong_type_is_502(service, stack, body):
     seed = stack.seed
     token = _token(stack, seed.alice)
-    service.validator.validate(token)  # keys known: the next discovery is MSAL's
+    service.validator.validate(UserAssertion(token))  # keys known: the next discovery is MSAL's
     stack.entra.inject(Fault(status=200, route="discovery_v2", body=body, content_type=JSON))
     reply = call("me", token)
     assert (reply.status, reply.json()["code"]) == (502, "OBO5003"), reply.body
@@ -605,7 +607,8 @@ def test_304_without_location_is_relayed(service, stack):
 def test_library_callers_can_read_an_external_redirect(service, stack):
     seed = stack.seed
     token = _token(stack, seed.alice)
-    obo = service.exchanger.token_for(service.validator.validate(token), token)
+    assertion = UserAssertion(token)
+    obo = service.exchanger.token_for(service.validator.validate(assertion), assertion)
     download = "https://contoso-my.sharepoint.example/download.aspx?tempauth=abc"
     result = service.downstream["default"].call(
         "GET", "echo/file/content", obo.authorization,
