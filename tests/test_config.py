@@ -242,7 +242,7 @@ def test_a_refused_setting_is_named_with_its_code_never_its_value(setting):
         Settings.from_env({**GOOD, setting.name: value})
     error = info.value
     assert (error.code, error.extra["setting"]) == (code, setting.name)
-    assert setting.name in error.public_detail and MARK not in str(error.problem())
+    assert setting.name in error.public_detail and MARK not in str(error.body())
     if setting.name != "OBO_CA_BUNDLE":  # a file path is no secret: operators see it in the log
         assert MARK not in error.detail
 
