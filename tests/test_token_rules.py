@@ -17,6 +17,7 @@ from obo.diagnose import diagnose
 from obo.errors import OboError
 from obo.jwks import KeySource
 from obo.transport import new_session
+from obo.user_assertion import UserAssertion
 from obo.validation import TokenValidator
 from tests import tokens
 from tests.test_jwt_segments import SIGNED_ODD_CLAIMS
@@ -117,7 +118,7 @@ def test_diagnose_finds_first_what_the_validator_refuses_and_nothing_it_accepts(
     builder, refused, *offline = case
     token = builder(stack)
     try:
-        service.validator.validate(token)
+        service.validator.validate(UserAssertion(token))
         answer = None
     except OboError as exc:
         answer = exc.code
@@ -178,10 +179,10 @@ def test_validator_with_a_china_authority_accepts_the_china_v1_issuer_only(stack
     keys = KeySource(new_session(settings.ca_bundle), stack.entra.base_url, clock)
     validator = TokenValidator(settings, keys, clock)
     china = f"https://sts.chinacloudapi.cn/{seed.contoso.id}/"
-    caller = validator.validate(_alice(stack, version=1, extra={"iss": china}))
+    caller = validator.validate(UserAssertion(_alice(stack, version=1, extra={"iss": china})))
     assert (caller.tid, caller.version) == (seed.contoso.id, "1.0")
     with pytest.raises(OboError) as refused:
-        validator.validate(_alice(stack, version=1))  # https://sts.windows.net/{tid}/
+        validator.validate(UserAssertion(_alice(stack, version=1)))  # https://sts.windows.net/{tid}/
     assert refused.value.code == "OBO3005"
     assert china in refused.value.detail
 
