@@ -6,7 +6,8 @@ docs/troubleshooting.md ("The project's codes") and the tree at the top of
 :mod:`obo.errors` are rendered from here, and tests/test_codes.py keeps both equal to it.
 
 Codes come in bands, as Microsoft.Identity.Web numbers its messages (IDW101xx
-configuration, 102xx authorization...; its ``LogMessages.cs`` and ``IDWebErrorMessage.cs``):
+configuration, IDW102xx authorization, IDW103xx token validation; AzureAD/
+microsoft-identity-web, src/Microsoft.Identity.Web.TokenAcquisition/IDWebErrorMessage.cs):
 OBO1xxx configuration, OBO2xxx the request, OBO3xxx the caller's token and its keys,
 OBO4xxx API 1's own credential (Key Vault, managed identity), OBO5xxx the exchange with
 Entra, OBO6xxx the downstream API. A code that shipped keeps its meaning; when one turned

@@ -76,10 +76,10 @@
 Each class takes a member of the registry, :class:`obo.codes.Code`, whose entry names the
 class that raises it (the tree above is rendered from there, tests/test_codes.py keeps the
 two equal). Codes are stable and searchable: OBO1xxx configuration, OBO2xxx request,
-OBO3xxx token validation, OBO4xxx credential (Key Vault), OBO5xxx exchange (Entra),
-OBO6xxx downstream. Entra's ``AADSTS…`` codes pass through unchanged. A ``detail`` never
-holds a token or key. Callers catch a class, never compare a code (docs/troubleshooting.md
-lists every code; the ``type`` URI ends with it).
+OBO3xxx token validation, OBO4xxx credential (Key Vault, managed identity), OBO5xxx exchange
+(Entra), OBO6xxx downstream. Entra's ``AADSTS…`` codes pass through unchanged. A
+``detail`` never holds a token or key. Callers catch a class, never compare a code
+(docs/troubleshooting.md lists every code; the ``type`` URI ends with it).
 
 Two audiences read an error: the caller reads ``public_detail`` (the body and
 ``WWW-Authenticate``), operators read ``detail`` (the log). They differ where the specifics

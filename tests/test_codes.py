@@ -127,6 +127,12 @@ def test_every_code_the_source_names_is_registered():
             assert name in Code.__members__, f"{path}: Code.{name}"
 
 
+def test_every_code_the_docs_name_is_registered():
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for value in set(re.findall(r"\bOBO\d{4}\b", path.read_text())):
+            lookup(value)  # ValueError names a code the registry does not hold
+
+
 def test_every_registered_code_is_raised_somewhere():
     text = "\n".join(p.read_text() for p in SOURCES if p.name != "codes.py")
     used = {Code[name] for name in _CODE_MEMBER.findall(text)}
