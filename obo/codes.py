@@ -56,10 +56,6 @@ class Code(Enum):
         return member
 
     @property
-    def code(self) -> str:
-        return str(self.value)
-
-    @property
     def status(self) -> int:
         """The HTTP status: its error class's, so the two cannot disagree."""
         return self.error.status
