@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from obo.codes import Code
 from obo.errors import Unauthorized
 from obo.jwt_segments import MAX_TOKEN_LENGTH
 
@@ -23,25 +24,26 @@ def bearer_token(authorization: str | None) -> str:
     value = (authorization or "").strip(_OWS)
     if not value:
         raise Unauthorized(
-            "OBO2001",
+            Code.NO_AUTHORIZATION,
             "Send the user's access token for this API in an "
             "'Authorization: Bearer <token>' header.",
             token_presented=False,
         )
     if len(value) > MAX_TOKEN_LENGTH + 16:
-        raise Unauthorized("OBO2004", "The Authorization header is too large.")
+        raise Unauthorized(Code.AUTHORIZATION_TOO_LARGE, "The Authorization header is too large.")
     scheme, _, credential = value.partition(" ")
     if not scheme.isascii() or scheme.lower() != "bearer":
         raise Unauthorized(
-            "OBO2002",
+            Code.NOT_BEARER,
             "Only the Bearer authentication scheme is accepted.",
             token_presented=False,
         )
     credential = credential.lstrip(" ")
     if not credential:
-        raise Unauthorized("OBO2003", "The Bearer credential is empty.")
+        raise Unauthorized(Code.NOT_ONE_BEARER_TOKEN, "The Bearer credential is empty.")
     if not _B64TOKEN.fullmatch(credential):
         raise Unauthorized(
-            "OBO2003", "The Authorization header must carry exactly one Bearer token."
+            Code.NOT_ONE_BEARER_TOKEN,
+            "The Authorization header must carry exactly one Bearer token.",
         )
     return credential

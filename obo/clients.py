@@ -18,12 +18,13 @@ import azure.functions as func
 
 from obo import telemetry
 from obo.cache import OboToken
+from obo.codes import Code
 from obo.config import DownstreamSettings
 from obo.downstream import forwarded_headers, safe_method, safe_path
 from obo.errors import (
-    ClaimsChallenge,
     ConfigurationError,
     DependencyFailed,
+    DownstreamChallenge,
     DownstreamError,
     NotFound,
 )
@@ -87,7 +88,7 @@ class DownstreamApi:
                 )
                 span.set_attribute("http.response.status_code", result.status)
                 return result
-        except ClaimsChallenge:  # CAE revoked this token: never serve it again
+        except DownstreamChallenge:  # CAE revoked this token: never serve it again
             self._service.exchanger.forget(self._caller, self._assertion, api=self._api)
             self._token = None
             raise
@@ -133,7 +134,8 @@ class DownstreamApi:
             return result.json()
         except ValueError:
             raise DependencyFailed(
-                "OBO6006", f"The downstream API '{self.name}' answered JSON that is not valid."
+                Code.DOWNSTREAM_JSON_INVALID,
+                f"The downstream API '{self.name}' answered JSON that is not valid.",
             ) from None
 
 
@@ -187,7 +189,7 @@ class _Clients:
         name = name.lower()
         if name not in self._declared:
             raise ConfigurationError(
-                "OBO1004",
+                Code.API_UNDECLARED,
                 f"This function did not declare the downstream API '{name[:40]}': add it to "
                 "@obo.authorize(apis=[...]).",
             )
@@ -196,7 +198,7 @@ class _Clients:
     def _relayable(self, name: str) -> DownstreamApi:
         api = self._service.settings.apis.get(name.lower())
         if api is None or not api.relay:  # the same answer: names are not disclosed
-            raise NotFound("OBO2102", "No downstream API is relayed under this name.")
+            raise NotFound(Code.NO_RELAY, "No downstream API is relayed under this name.")
         return self._get(api.name)
 
     def _get(self, name: str) -> DownstreamApi:

@@ -32,6 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from obo.codes import Code
 from obo.config import Settings
 from obo.errors import DependencyError, DependencyFailed, DependencyTimeout, DependencyUnavailable
 from obo.logsafe import loggable_url
@@ -179,7 +180,7 @@ class CertificateSource:
             deadline=deadline,
             remember_failure=KEY_VAULT_FAILURE_MEMO,
             too_slow=lambda: DependencyTimeout(
-                "OBO4005", f"Key Vault did not answer within {deadline:g} s."
+                Code.KEY_VAULT_TIMEOUT, f"Key Vault did not answer within {deadline:g} s."
             ),
             clock=clock,
             name="key-vault-load",
@@ -251,58 +252,63 @@ class CertificateSource:
         where = f"certificate '{name}' in {loggable_url(self._settings.key_vault_url)}"
         try:
             properties = certificates.get_certificate(name)
+            version = str(properties.properties.version)
             secret = secrets.get_secret(name, properties.properties.version)
-            return parse_certificate(
-                str(properties.properties.version), secret.value, secret.properties.content_type
-            )
+            value, content_type = secret.value, secret.properties.content_type
         except ServiceResponseTimeoutError as exc:
             raise DependencyTimeout(
-                "OBO4005",
+                Code.KEY_VAULT_TIMEOUT,
                 f"Key Vault timed out reading the {where}.",
                 public_detail="Key Vault did not answer in time for the API's credential.",
             ) from exc
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise DependencyUnavailable(
-                "OBO4001",
+                Code.KEY_VAULT_UNREACHABLE,
                 f"Key Vault is unreachable ({where}).",
                 public_detail="Key Vault is unreachable for the API's credential.",
                 retry_after=KEY_VAULT_RETRY_AFTER,
             ) from exc
         except ResourceNotFoundError as exc:
             raise DependencyFailed(
-                "OBO4003",
+                Code.CERTIFICATE_NOT_FOUND,
                 f"Key Vault has no {where}.",
                 public_detail="The API's certificate was not found in Key Vault.",
             ) from exc
         except ClientAuthenticationError as exc:
             raise DependencyUnavailable(
-                "OBO4004",
+                Code.NO_IDENTITY_TOKEN,
                 "No managed identity token for Key Vault (check IDENTITY_ENDPOINT and "
                 "AZURE_CLIENT_ID in Azure, or 'az login' locally).",
                 public_detail="No managed identity token for Key Vault.",
                 retry_after=KEY_VAULT_RETRY_AFTER,
             ) from exc
         except (DecodeError, ValueError, TypeError, AttributeError) as exc:
-            # AttributeError/DecodeError: an answer of another JSON type, or no JSON (a proxy's)
-            raise DependencyFailed(
-                "OBO4006",
-                f"The {where} holds no usable private key, or Key Vault's answer was not one.",
-                public_detail="The API's credential in Key Vault is not usable.",
-            ) from exc
+            # DecodeError: no JSON (a proxy's page); the others: JSON of another shape
+            raise _unreadable(where) from exc
         except HttpResponseError as exc:
             status = exc.status_code or 0
             if status == 429 or status >= 500:
                 raise DependencyUnavailable(
-                    "OBO4001",
+                    Code.KEY_VAULT_THROTTLED,
                     f"Key Vault answered {status} reading the {where}.",
                     public_detail=f"Key Vault answered {status} for the API's credential.",
                     retry_after=KEY_VAULT_RETRY_AFTER,
                 ) from exc
             raise DependencyFailed(
-                "OBO4002",
+                Code.KEY_VAULT_FORBIDDEN,
                 f"Key Vault refused to read the {where} ({status}). Grant the Function App's "
                 "identity 'Key Vault Certificate User' and 'Key Vault Secrets User' on the vault.",
                 public_detail=f"Key Vault refused to read the API's credential ({status}).",
+            ) from exc
+        if not isinstance(value, str):  # Key Vault's secret bundle always holds a string
+            raise _unreadable(where)
+        try:
+            return parse_certificate(version, value, content_type)
+        except (ValueError, TypeError) as exc:
+            raise DependencyFailed(
+                Code.NO_PRIVATE_KEY,
+                f"The {where} holds no usable private key with its certificate.",
+                public_detail="The API's credential in Key Vault is not usable.",
             ) from exc
 
     def _key_vault_clients(self) -> tuple[Any, Any]:
@@ -329,6 +335,14 @@ class CertificateSource:
                 SecretClient(url, identity, **options),
             )
         return self._clients
+
+
+def _unreadable(where: str) -> DependencyFailed:
+    return DependencyFailed(
+        Code.KEY_VAULT_ANSWER_UNREADABLE,
+        f"Key Vault's answer reading the {where} is not what it documents.",
+        public_detail="Key Vault's answer for the API's credential could not be read.",
+    )
 
 
 def _azure_identity(transport: Any) -> Any:

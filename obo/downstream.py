@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping
 
 import requests
 
+from obo.codes import Code
 from obo.errors import (
     BadRequest,
-    ClaimsChallenge,
     DependencyFailed,
     DependencyTimeout,
+    DownstreamChallenge,
     MethodNotAllowed,
 )
 from obo.logsafe import loggable_url
@@ -94,13 +95,13 @@ def safe_path(path: str) -> str:
         or any(not _SEGMENT.fullmatch(s) or _dot_like(s) for s in segments)
     ):
         raise BadRequest(
-            "OBO2101",
+            Code.PATH_REFUSED,
             "The downstream path must be relative and made of non-empty segments of letters, "
             "digits and -._~!$'()*+,=: where no segment is only dots (before any ':'); "
             "'..', ';', '%', '\\', '@' and empty segments are refused.",
         )
     if ":" in segments[0]:
-        raise BadRequest("OBO2101", "The downstream path must not start with a scheme.")
+        raise BadRequest(Code.PATH_REFUSED, "The downstream path must not start with a scheme.")
     return path
 
 
@@ -115,7 +116,9 @@ def safe_method(method: str) -> str:
     any other word would reach API 2 (or break the HTTP client) with the user's token."""
     if method not in RELAYED_METHODS:
         raise MethodNotAllowed(
-            "OBO2104", f"Only {', '.join(RELAYED_METHODS)} are relayed.", RELAYED_METHODS
+            Code.METHOD_NOT_RELAYED,
+            f"Only {', '.join(RELAYED_METHODS)} are relayed.",
+            RELAYED_METHODS,
         )
     return method
 
@@ -129,7 +132,7 @@ def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
             continue
         if not _FIELD_VALUE.fullmatch(value):
             raise BadRequest(
-                "OBO2105",
+                Code.HEADER_NOT_RELAYABLE,
                 f"The {name.lower()} header cannot be relayed: only visible ASCII characters "
                 "and inner spaces are allowed.",
             )
@@ -178,10 +181,12 @@ class Downstream:
                 )
             except requests.Timeout as exc:
                 raise DependencyTimeout(
-                    "OBO6002", "The downstream API did not answer in time."
+                    Code.DOWNSTREAM_TIMEOUT, "The downstream API did not answer in time."
                 ) from exc
             except requests.RequestException as exc:
-                raise DependencyFailed("OBO6003", "The downstream API is unreachable.") from exc
+                raise DependencyFailed(
+                    Code.DOWNSTREAM_UNREACHABLE, "The downstream API is unreachable."
+                ) from exc
             wait = _retry_wait(response, attempt)
             if response.status_code in RETRY_STATUSES and attempt < attempts and wait is not None:
                 self._sleep(wait)
@@ -196,15 +201,15 @@ class Downstream:
             match = _CLAIMS.search(challenge)
             if "insufficient_claims" in challenge and match:
                 claims = _decode_claims(match.group(1))
-                raise ClaimsChallenge(
-                    "OBO6004",
+                raise DownstreamChallenge(
+                    Code.DOWNSTREAM_CLAIMS_CHALLENGE,
                     "The downstream API requires additional claims (continuous access "
                     "evaluation); the client must sign in again with this claims challenge.",
                     claims=claims,
                 )
         if status >= 500:
             raise DependencyFailed(
-                "OBO6001",
+                Code.DOWNSTREAM_FAILED,
                 f"The downstream API failed with status {status}.",
                 downstream_status=status,
             )
@@ -221,7 +226,7 @@ class Downstream:
             relayed["Location"] = rewritten
         elif 300 <= status < 400 and not external_redirects:
             raise DependencyFailed(
-                "OBO6007",
+                Code.DOWNSTREAM_REDIRECT,
                 f"The downstream API answered {status} redirecting outside "
                 f"OBO_DOWNSTREAM_BASE_URL (to {loggable_url(target or '')}); not relayed.",
                 public_detail="The downstream API answered with a redirect this API does "

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import azure.functions as func
 
 from obo.clients import AsyncDownstreamApis, DownstreamApis
+from obo.codes import Code
 from obo.config import DOWNSTREAM_PREFIX, Settings
 from obo.errors import ConfigurationError, InsufficientScope, OboError
 from obo.readiness import report as readiness_report
@@ -100,7 +101,7 @@ class OnBehalfOf:
             if name not in service.settings.apis:
                 setting = f"{DOWNSTREAM_PREFIX}{name.upper()}__BASE_URL"
                 raise ConfigurationError(
-                    "OBO1003",
+                    Code.API_UNDEFINED,
                     f"Function '{function}' calls the downstream API '{name}', which no setting "
                     f"defines: set {setting} (and its __SCOPES).",
                     setting=setting,
@@ -115,7 +116,7 @@ class OnBehalfOf:
         if required and not caller.scopes & required:
             wanted = tuple(sorted(required))
             raise InsufficientScope(
-                "OBO3014",
+                Code.SCOPE_MISSING,
                 f"The token lacks the delegated scope {' or '.join(wanted)} this function "
                 "requires.",
                 wanted,

@@ -38,6 +38,7 @@ import requests
 
 from obo.budget import TokenBucket
 from obo.cache import ExpiringLru
+from obo.codes import Code
 from obo.errors import DependencyUnavailable, Unauthorized
 from obo.key_discovery import FIRST_FETCH_RETRY, fetch_keys, no_such_tenant, unavailable
 from obo.shared_load import SharedLoad
@@ -202,7 +203,7 @@ class KeySource:
 
     def _budget_exhausted(self) -> DependencyUnavailable:
         return DependencyUnavailable(
-            "OBO3022",
+            Code.DISCOVERY_BUDGET_SPENT,
             "Too many tenants this API has not seen before are being looked up; "
             "try again shortly.",
             retry_after=max(1, math.ceil(self._budget.wait())),

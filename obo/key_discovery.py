@@ -14,6 +14,7 @@ import jwt
 import requests
 from jwt.algorithms import RSAAlgorithm
 
+from obo.codes import Code
 from obo.errors import DependencyUnavailable, Unauthorized
 from obo.transport import json_object
 
@@ -22,7 +23,7 @@ FIRST_FETCH_RETRY = 5.0  # a tenant whose first fetch failed is retried this muc
 
 def unavailable() -> DependencyUnavailable:
     return DependencyUnavailable(
-        "OBO3020",
+        Code.KEYS_UNAVAILABLE,
         "The signing keys of the token's tenant could not be fetched from Entra ID; "
         "try again shortly.",
         retry_after=int(FIRST_FETCH_RETRY),
@@ -31,7 +32,7 @@ def unavailable() -> DependencyUnavailable:
 
 def no_such_tenant(tid: str) -> Unauthorized:
     return Unauthorized(
-        "OBO3021",
+        Code.UNKNOWN_TENANT,
         f"Entra ID does not know the token's tenant {tid} (AADSTS90002).",
         aadsts="AADSTS90002",
         tid=tid,

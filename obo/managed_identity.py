@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from obo.codes import Code
 from obo.config import Settings
 from obo.credentials import ClientCredential
 from obo.errors import DependencyTimeout, DependencyUnavailable
@@ -69,7 +70,7 @@ class ManagedIdentitySource:
             deadline=IDENTITY_DEADLINE,
             remember_failure=IDENTITY_FAILURE_MEMO,
             too_slow=lambda: DependencyTimeout(
-                "OBO4005", "The managed identity endpoint timed out."
+                Code.IDENTITY_TIMEOUT, "The managed identity endpoint timed out."
             ),
             clock=clock,
             name="managed-identity-token",
@@ -104,7 +105,7 @@ class ManagedIdentitySource:
             return self._identity.get_token(self._scope)
         except ServiceResponseTimeoutError as exc:
             raise DependencyTimeout(
-                "OBO4005", "The managed identity endpoint timed out."
+                Code.IDENTITY_TIMEOUT, "The managed identity endpoint timed out."
             ) from exc
         # MSAL raises ValueError on non-JSON, and AttributeError/TypeError/KeyError on JSON
         # of another shape (an array, a number, a list where a string belongs)
@@ -112,7 +113,7 @@ class ManagedIdentitySource:
             # azure-identity reports "no such identity" and "endpoint failing" alike
             # (CredentialUnavailableError), so one answer names both causes.
             raise DependencyUnavailable(
-                "OBO4004",
+                Code.NO_IDENTITY_TOKEN,
                 f"No managed identity token for {self._scope} (API 1's federated credential): "
                 "the identity endpoint failed, or has no such identity (assign it to the "
                 "Function App; AZURE_CLIENT_ID = its client id; outside Azure use "

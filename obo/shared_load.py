@@ -26,7 +26,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Generic, TypeVar
 
-from obo.errors import DependencyTimeout, DependencyUnavailable
+from obo.errors import DependencyTimeout, DependencyUnavailable, RememberedFailure
 
 T = TypeVar("T")
 
@@ -108,7 +108,11 @@ class SharedLoad(Generic[T]):
         assert failure is not None
         if isinstance(failure, (DependencyUnavailable, DependencyTimeout)):
             left = math.ceil(self._failed_until - self._clock())
-            return DependencyUnavailable(
-                failure.code, failure.detail, retry_after=max(1, left), **failure.extra
+            return RememberedFailure(
+                failure.registered or failure.code,
+                failure.detail,
+                public_detail=failure.public_detail,
+                retry_after=max(1, left),
+                **failure.extra,
             )
         return failure.with_traceback(None)  # re-raised often: do not let its traceback grow

@@ -73,14 +73,14 @@ def test_key_vault_down_after_a_rejection_costs_one_load_whatever_the_number_of_
     stack.vault.inject(Fault(status=503, latency=0.3))  # slow to fail: requests pile up
     replies = _concurrently(lambda token: call("me", token), _new_users(stack, 8))
     for reply in replies:
-        _unavailable(reply, "OBO4001")
+        _unavailable(reply, "OBO4007")
     assert stack.vault.calls("get_certificate") == 1  # one load, shared (before: 8 in a row)
     assert stack.vault.calls("get_secret") == 0
     assert stack.entra.calls("token") == 8  # each refused once, none retried with version 1
 
     # within the window the failure is answered at once: no Key Vault call
     (token,) = _new_users(stack, 1)
-    _unavailable(call("me", token), "OBO4001")
+    _unavailable(call("me", token), "OBO4007")
     assert stack.vault.calls("get_certificate") == 1
 
     # Key Vault is back: after the window the next request loads version 2 and is served

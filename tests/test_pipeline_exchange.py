@@ -184,7 +184,7 @@ def test_key_vault_down_at_first_use_then_recovers(service, stack, clock):
     stack.vault.inject(Fault(status=503, retry_after=1))
     reply = call("me", stack.seed.user_token(stack.seed.alice))
     assert reply.status == 503
-    assert reply.json()["code"] == "OBO4001"
+    assert reply.json()["code"] == "OBO4007"
     assert "Retry-After" in reply.headers
     assert stack.entra.calls("token") == 0
     stack.vault.clear_faults()

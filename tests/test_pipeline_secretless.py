@@ -128,7 +128,7 @@ def test_an_html_answer_from_the_identity_endpoint_is_503_not_entra_unreachable(
 def test_a_slow_identity_endpoint_is_a_504(secretless, stack):
     stack.identity.inject(Fault(latency=3.5, route="token"))
     reply = call("me", stack.seed.user_token(stack.seed.alice))
-    assert (reply.status, reply.json()["code"]) == (504, "OBO4005"), reply.body
+    assert (reply.status, reply.json()["code"]) == (504, "OBO4008"), reply.body
 
 
 def test_key_vault_settings_left_in_place_are_not_used(configure, stack):
