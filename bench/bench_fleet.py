@@ -32,8 +32,10 @@ from obo.user_assertion import UserAssertion  # noqa: E402
 
 
 def _tokens(stack: DevStack, count: int) -> list[str]:
-    made = [stack.directory.add_user(f"Fleet{secrets.token_hex(4)}", stack.seed.contoso)
-            for _ in range(count)]
+    made = [
+        stack.directory.add_user(f"Fleet{secrets.token_hex(4)}", stack.seed.contoso)
+        for _ in range(count)
+    ]
     return [stack.seed.user_token(user) for user in made]
 
 
@@ -115,11 +117,19 @@ def paths(
         after = sorted(extra(svc) for _ in range(samples))
         cause.join()
         rows.append((f"Redis {label}: extra on the request that finds it", found, found))
-        rows.append((f"Redis {label}: extra per request once the breaker is open",
-                     statistics.median(after), after[-1]))
+        rows.append(
+            (
+                f"Redis {label}: extra per request once the breaker is open",
+                statistics.median(after),
+                after[-1],
+            )
+        )
 
-    failing("stalled (DEBUG SLEEP)", redis_server,
-            lambda: redis_server.admin().execute_command("DEBUG", "SLEEP", 2))
+    failing(
+        "stalled (DEBUG SLEEP)",
+        redis_server,
+        lambda: redis_server.admin().execute_command("DEBUG", "SLEEP", 2),
+    )
     with RedisServer() as doomed:
         failing("killed (connection refused)", doomed, doomed.stop)
     return rows
@@ -147,8 +157,10 @@ def main(argv: list[str]) -> int:
     print("| instances | OBO_CACHE_URL | users | requests (200) | Entra exchanges | per user |")
     print("|---:|---|---:|---:|---:|---:|")
     for n, shared, people, ok, calls in runs:
-        print(f"| {n} | {shared} | {people} | {people * n * 2} ({ok}) | {calls} | "
-              f"{calls / people:.2f} |")
+        print(
+            f"| {n} | {shared} | {people} | {people * n * 2} ({ok}) | {calls} | "
+            f"{calls / people:.2f} |"
+        )
     print("\n| in process (validation + cached exchange) | p50 | p99 |")
     print("|---|---:|---:|")
     for label, p50, p99 in rows:

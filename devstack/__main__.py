@@ -73,14 +73,20 @@ def _ensure_system_packages() -> None:
         return
     wanted = " ".join(missing)
     if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
-        print(f"{wanted}: not installed and cannot be installed from here; the tests that need "
-              f"them will say so (install with: apt-get install -y {wanted})", flush=True)
+        print(
+            f"{wanted}: not installed and cannot be installed from here; the tests that need "
+            f"them will say so (install with: apt-get install -y {wanted})",
+            flush=True,
+        )
         return
     print(f"Installing {wanted} (apt-get update && apt-get install -y {wanted}) ...", flush=True)
     quiet = {"DEBIAN_FRONTEND": "noninteractive", **os.environ}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=quiet)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-                   check=True, env=quiet)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        check=True,
+        env=quiet,
+    )
 
 
 def main(argv: list[str]) -> int:

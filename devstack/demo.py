@@ -45,8 +45,11 @@ def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m devstack demo")
     parser.add_argument("--once", action="store_true", help="exit after the round trip")
     parser.add_argument("--port", type=int, default=7071, help="function app port (0 = any)")
-    parser.add_argument("--shared-cache", action="store_true",
-                        help="two instances sharing one local redis-server (OBO_CACHE_URL)")
+    parser.add_argument(
+        "--shared-cache",
+        action="store_true",
+        help="two instances sharing one local redis-server (OBO_CACHE_URL)",
+    )
     args = parser.parse_args(argv)
     if args.shared_cache:
         return shared_cache(args.once)
@@ -81,16 +84,23 @@ def _run(port: int, once: bool) -> int:
             _step(3, "API 1 exchanged it On-Behalf-Of Carol:")
             contoso_calls = stack.entra.calls("token", seed.contoso.id)
             home_calls = stack.entra.calls("token", seed.fabrikam.id)
-            print(f"  POST /{seed.contoso.id}/oauth2/v2.0/token   x{contoso_calls}  "
-                  "(the token's tid)")
-            print(f"  POST /{seed.fabrikam.id}/oauth2/v2.0/token  x{home_calls}  "
-                  "(Carol's home tenant: not used)")
+            print(
+                f"  POST /{seed.contoso.id}/oauth2/v2.0/token   x{contoso_calls}  (the token's tid)"
+            )
+            print(
+                f"  POST /{seed.fabrikam.id}/oauth2/v2.0/token  x{home_calls}  "
+                "(Carol's home tenant: not used)"
+            )
             header = stack.entra.last_client_assertion_header or {}
-            print(f"  client assertion: alg={header.get('alg')} "
-                  f"x5t#S256={header.get('x5t#S256')} x5c sent={header.get('x5c_present')}")
-            print(f"  certificate read from Key Vault with the managed identity: "
-                  f"{stack.vault.answered('get_certificate', 200)} certificate read(s), "
-                  f"{stack.identity.calls('token')} managed identity token request(s)")
+            print(
+                f"  client assertion: alg={header.get('alg')} "
+                f"x5t#S256={header.get('x5t#S256')} x5c sent={header.get('x5c_present')}"
+            )
+            print(
+                f"  certificate read from Key Vault with the managed identity: "
+                f"{stack.vault.answered('get_certificate', 200)} certificate read(s), "
+                f"{stack.identity.calls('token')} managed identity token request(s)"
+            )
 
             _step(4, "The downstream API answered, as Carol:")
             try:
@@ -106,8 +116,10 @@ def _run(port: int, once: bool) -> int:
             fresh = seed.user_token(seed.carol, seed.contoso)
             print("\nServing until Ctrl+C. Try it yourself (token valid for an hour):\n")
             print(f"  curl --silent -H 'Authorization: Bearer {fresh}' {host.url}/api/me\n")
-            print("For your own functions, `python3 -m devstack serve` keeps the settings and "
-                  "gives tokens on demand (docs/adopting.md).")
+            print(
+                "For your own functions, `python3 -m devstack serve` keeps the settings and "
+                "gives tokens on demand (docs/adopting.md)."
+            )
             while True:
                 time.sleep(3600)
 
@@ -128,8 +140,10 @@ def _profile(stack: DevStack, host: FunctionsHost, token: str) -> bool:
         print("  " + json.dumps(first.json(), indent=2).replace("\n", "\n  "))
     except ValueError:
         print("  " + first.text[:500])
-    print(f"  Graph /me x{graph_calls[0]}, /me/memberOf x{graph_calls[1]}, "
-          f"token exchanges x{exchanges} (one token for both calls)")
+    print(
+        f"  Graph /me x{graph_calls[0]}, /me/memberOf x{graph_calls[1]}, "
+        f"token exchanges x{exchanges} (one token for both calls)"
+    )
     again = requests.get(f"{host.url}/api/profile", headers=headers, timeout=30)
     cached = stack.entra.calls("token", seed.contoso.id) - exchanges
     print(f"  again -> HTTP {again.status_code}, token exchanges x{cached} (served from the cache)")
@@ -161,23 +175,33 @@ def shared_cache(once: bool) -> int:
                 reply = instance.me(token)
                 elapsed = (time.perf_counter() - started) * 1000
                 exchanges.append(stack.entra.calls("token") - before)
-                source = ("exchanged On-Behalf-Of Carol with Entra ID" if exchanges[-1]
-                          else "from the shared cache: no exchange")
-                print(f"  -> HTTP {reply.status_code} in {elapsed:.0f} ms, {source} "
-                      f"(token endpoint calls: {exchanges[-1]})")
+                source = (
+                    "exchanged On-Behalf-Of Carol with Entra ID"
+                    if exchanges[-1]
+                    else "from the shared cache: no exchange"
+                )
+                print(
+                    f"  -> HTTP {reply.status_code} in {elapsed:.0f} ms, {source} "
+                    f"(token endpoint calls: {exchanges[-1]})"
+                )
                 if reply.status_code == 200:
                     print(f"  as {reply.json().get('userPrincipalName')}")
             _step(3, "What Redis holds (names and values, as an operator's GET sees them):")
             admin = redis_server.admin()
             for name in admin.keys("*"):
                 value = admin.get(name) or b""
-                print(f"  {name.decode()}  {len(value)} bytes of AES-256-GCM ciphertext, "
-                      f"expires in {admin.ttl(name)} s")
-            print("  Its encryption key and its name are derived from Carol's own token: "
-                  "without it, nothing there reads as a token.")
+                print(
+                    f"  {name.decode()}  {len(value)} bytes of AES-256-GCM ciphertext, "
+                    f"expires in {admin.ttl(name)} s"
+                )
+            print(
+                "  Its encryption key and its name are derived from Carol's own token: "
+                "without it, nothing there reads as a token."
+            )
             ok = exchanges == [1, 0]
-            print("\nShared cache " + ("works: one exchange for two instances." if ok
-                                       else "FAILED."))
+            print(
+                "\nShared cache " + ("works: one exchange for two instances." if ok else "FAILED.")
+            )
             if once or not ok:
                 return 0 if ok else 1
             print("\nServing until Ctrl+C; the instances' logs are in " + str(logs))

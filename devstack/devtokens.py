@@ -74,27 +74,46 @@ def main(argv: list[str], state_dir: Path) -> int:
         description="Print an access token for a seeded user (needs `python3 -m devstack serve`).",
     )
     parser.add_argument("--user", default="alice", help="alice, bob, carol, dave, nina or tess")
-    parser.add_argument("--tenant", help="contoso, fabrikam, northwind or tailspin (default: "
-                        "the user's home tenant; carol is also a guest in contoso)")
-    parser.add_argument("--api", choices=sorted(AUDIENCES), default="api",
-                        help="the token's audience: api = the function app (default)")
-    parser.add_argument("--scope", action="append", help="a scope to ask for (repeatable; "
-                        "default: access_as_user, Orders.Read or User.Read)")
+    parser.add_argument(
+        "--tenant",
+        help="contoso, fabrikam, northwind or tailspin (default: "
+        "the user's home tenant; carol is also a guest in contoso)",
+    )
+    parser.add_argument(
+        "--api",
+        choices=sorted(AUDIENCES),
+        default="api",
+        help="the token's audience: api = the function app (default)",
+    )
+    parser.add_argument(
+        "--scope",
+        action="append",
+        help="a scope to ask for (repeatable; default: access_as_user, Orders.Read or User.Read)",
+    )
     args = parser.parse_args(argv)
     prog = parser.prog
     try:
         state = json.loads((state_dir / "serve.json").read_text())
     except (OSError, ValueError):
-        print(f"{prog}: no devstack is serving; start `python3 -m devstack serve` first.",
-              file=sys.stderr)
+        print(
+            f"{prog}: no devstack is serving; start `python3 -m devstack serve` first.",
+            file=sys.stderr,
+        )
         return 1
     ask = {"user": args.user, "tenant": args.tenant, "api": args.api, "scopes": args.scope}
     try:
-        reply = requests.post(f"{state['tokens']}/token", json=ask, timeout=10,
-                              headers={"X-Devstack-Key": state["key"]}, verify=state["ca"])
+        reply = requests.post(
+            f"{state['tokens']}/token",
+            json=ask,
+            timeout=10,
+            headers={"X-Devstack-Key": state["key"]},
+            verify=state["ca"],
+        )
     except requests.RequestException:
-        print(f"{prog}: the devstack at {state['tokens']} does not answer; is `serve` still "
-              "running?", file=sys.stderr)
+        print(
+            f"{prog}: the devstack at {state['tokens']} does not answer; is `serve` still running?",
+            file=sys.stderr,
+        )
         return 1
     if reply.status_code != 200:
         print(f"{prog}: {reply.json().get('error')}", file=sys.stderr)

@@ -210,8 +210,13 @@ class Directory:
     def add_group(
         self, name: str, tenant: Tenant, members: list[User], description: str | None = None
     ) -> Group:
-        group = Group(stable_id(f"group:{name}@{tenant.id}"), name, tenant.id,
-                      {u.object_ids[tenant.id] for u in members}, description)
+        group = Group(
+            stable_id(f"group:{name}@{tenant.id}"),
+            name,
+            tenant.id,
+            {u.object_ids[tenant.id] for u in members},
+            description,
+        )
         self.groups.append(group)
         return group
 
@@ -268,7 +273,11 @@ class Directory:
         }
 
     def sign(
-        self, tenant: Tenant, claims: dict[str, object], *, key: SigningKey | None = None,
+        self,
+        tenant: Tenant,
+        claims: dict[str, object],
+        *,
+        key: SigningKey | None = None,
         graph_nonce: bool = False,
     ) -> str:
         key = key or tenant.active_key
@@ -284,9 +293,18 @@ class Directory:
         return f"{_segment(header)}.{payload}.{b64url(signature)}"
 
     def user_token(
-        self, user: User, tenant: Tenant, client: App, resource: App, scopes: list[str], *,
-        version: int | None = None, lifetime: int | None = None, mfa: bool = False,
-        key: SigningKey | None = None, extra: dict[str, object] | None = None,
+        self,
+        user: User,
+        tenant: Tenant,
+        client: App,
+        resource: App,
+        scopes: list[str],
+        *,
+        version: int | None = None,
+        lifetime: int | None = None,
+        mfa: bool = False,
+        key: SigningKey | None = None,
+        extra: dict[str, object] | None = None,
     ) -> str:
         """A delegated access token, shaped like Entra's v1 or v2 tokens."""
         version = version or resource.token_version
@@ -315,13 +333,22 @@ class Directory:
         claims = self._base_claims(tenant, 2, None)
         oid = user.object_ids[tenant.id]
         claims.update(
-            aud=client.app_id, oid=oid, sub=oid, name=user.name,
-            preferred_username=user.upn, nonce=str(uuid.uuid4()),
+            aud=client.app_id,
+            oid=oid,
+            sub=oid,
+            name=user.name,
+            preferred_username=user.upn,
+            nonce=str(uuid.uuid4()),
         )
         return self.sign(tenant, claims)
 
     def app_token(
-        self, tenant: Tenant, client: App, resource: App, *, version: int | None = None,
+        self,
+        tenant: Tenant,
+        client: App,
+        resource: App,
+        *,
+        version: int | None = None,
         resource_uri: str | None = None,
     ) -> str:
         """An app-only token (client credentials or managed identity): roles, no scp."""
@@ -330,7 +357,10 @@ class Directory:
         oid = self.principal_id(client, tenant)
         roles = sorted(self.app_role_grants.get((tenant.id, client.app_id, resource.app_id), set()))
         claims.update(
-            aud=resource_uri or resource.audience_for(version), oid=oid, sub=oid, idtyp="app",
+            aud=resource_uri or resource.audience_for(version),
+            oid=oid,
+            sub=oid,
+            idtyp="app",
         )
         if roles:
             claims["roles"] = roles
@@ -342,10 +372,17 @@ class Directory:
         tid = stable_id("tenant:contosob2c")
         now = int(self.clock())
         claims = {
-            "iss": f"https://contosob2c.b2clogin.com/{tid}/v2.0/", "aud": resource.app_id,
-            "iat": now, "nbf": now, "exp": now + 3600, "sub": str(uuid.uuid4()),
-            "tfp": "B2C_1_signupsignin", "scp": "access_as_user", "azp": client.app_id,
-            "ver": "1.0", "name": "B2C customer",
+            "iss": f"https://contosob2c.b2clogin.com/{tid}/v2.0/",
+            "aud": resource.app_id,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "sub": str(uuid.uuid4()),
+            "tfp": "B2C_1_signupsignin",
+            "scp": "access_as_user",
+            "azp": client.app_id,
+            "ver": "1.0",
+            "name": "B2C customer",
         }
         return self.b2c_key.sign(claims)
 
@@ -369,11 +406,15 @@ class Directory:
             token = f"{_segment(_hash_nonce(header))}.{payload}.{signature}"
         try:
             claims = jwt.decode(
-                token, key.private_key.public_key(), algorithms=["RS256"],
+                token,
+                key.private_key.public_key(),
+                algorithms=["RS256"],
                 # times are checked below against the directory's clock (tests move it);
                 # PyJWT would check iat against the real time
                 options={
-                    "verify_aud": False, "verify_exp": False, "verify_nbf": False,
+                    "verify_aud": False,
+                    "verify_exp": False,
+                    "verify_nbf": False,
                     "verify_iat": False,
                 },
             )

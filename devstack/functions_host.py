@@ -60,7 +60,8 @@ def _check(name: str, arg: str | None, value: str) -> bool | None:
     lo, _, hi = (arg or "").partition(",")
     number = re.fullmatch(r"-?\d+", value) is not None
     checks = {
-        "int": lambda: number, "long": lambda: number,
+        "int": lambda: number,
+        "long": lambda: number,
         "alpha": lambda: re.fullmatch(r"[A-Za-z]+", value) is not None,
         "guid": lambda: re.fullmatch(r"\{?" + _GUID + r"\}?", value, re.I) is not None,
         "bool": lambda: value.lower() in ("true", "false"),
@@ -105,7 +106,7 @@ class Route:
                 continue
             pieces, last = [], 0
             for m in _PARAM.finditer(segment):
-                pieces += [re.escape(segment[last:m.start()]), f"(?P<{m.group(2)}>[^/]+?)"]
+                pieces += [re.escape(segment[last : m.start()]), f"(?P<{m.group(2)}>[^/]+?)"]
                 self._param(m)
                 last = m.end()
             pieces.append(re.escape(segment[last:]))
@@ -161,8 +162,7 @@ def build_routes(app: func.FunctionRegister, prefix: str) -> list[Route]:
         methods = tuple(str(m).upper() for m in trigger.get("methods") or ALL_METHODS)
         path = "/" + "/".join(p for p in (prefix.strip("/"), template) if p)
         level = str(trigger.get("authLevel") or "function").lower()
-        routes.append(Route(name, template, path, methods, level, fn,
-                            trigger.get("name") or "req"))
+        routes.append(Route(name, template, path, methods, level, fn, trigger.get("name") or "req"))
     return routes
 
 
@@ -176,8 +176,13 @@ def _clean_path(raw: str) -> str:
 class FunctionsHost:
     """``with FunctionsHost(port=0) as host: requests.get(host.url + "/api/health")``."""
 
-    def __init__(self, module_path: str | Path | None = None, port: int = 7071, *,
-                 stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        module_path: str | Path | None = None,
+        port: int = 7071,
+        *,
+        stream: TextIO | None = None,
+    ) -> None:
         root = Path(__file__).resolve().parent.parent
         self.module_path = Path(module_path or root / "function_app.py").resolve()
         self.port, self.stream = port, stream
@@ -213,8 +218,10 @@ class FunctionsHost:
             self._restore()
             raise
         self.port = self._server.port
-        lines = [f"  {r.name}: [{','.join(r.methods)}] http://localhost:{self.port}{r.path}"
-                 for r in self._routes]
+        lines = [
+            f"  {r.name}: [{','.join(r.methods)}] http://localhost:{self.port}{r.path}"
+            for r in self._routes
+        ]
         print("\nFunctions:\n\n" + "\n".join(lines) + "\n", file=self.stream or sys.stdout)
         return self
 
@@ -267,8 +274,14 @@ class FunctionsHost:
             for key, value in urllib.parse.parse_qsl(split.query, keep_blank_values=True):
                 query[key] = f"{query[key]},{value}" if key in query else value
             host = headers.get("host", self.url.removeprefix("http://"))
-            request = func.HttpRequest(method, f"http://{host}{target}", headers=headers,
-                                       params=query, route_params=values, body=body)
+            request = func.HttpRequest(
+                method,
+                f"http://{host}{target}",
+                headers=headers,
+                params=query,
+                route_params=values,
+                body=body,
+            )
             return self._invoke(route, request)
         if allowed:
             return Response(405, b"", {"Allow": ", ".join(sorted(allowed))})
@@ -279,8 +292,10 @@ class FunctionsHost:
         kwargs: dict[str, Any] = {route.trigger_arg: request}
         if "context" in inspect.signature(user_function).parameters:
             kwargs["context"] = SimpleNamespace(
-                invocation_id=str(uuid.uuid4()), function_name=route.name,
-                function_directory=str(self.module_path.parent), trace_context=None,
+                invocation_id=str(uuid.uuid4()),
+                function_name=route.name,
+                function_directory=str(self.module_path.parent),
+                trace_context=None,
                 retry_context=None,
             )
         try:
@@ -347,10 +362,13 @@ def main(argv: list[str] | None = None) -> int:
             problems = app_problems(host)
             if problems:
                 source = settings if settings.exists() else f"{settings} (missing)"
-                print(f"{prog}: the app cannot start; fix these settings in {source} or the "
-                      "environment:\n" + "\n".join(f"  {p}" for p in problems) +
-                      "\nFor the offline stand-ins, run `python3 -m devstack serve` instead.",
-                      file=sys.stderr)
+                print(
+                    f"{prog}: the app cannot start; fix these settings in {source} or the "
+                    "environment:\n"
+                    + "\n".join(f"  {p}" for p in problems)
+                    + "\nFor the offline stand-ins, run `python3 -m devstack serve` instead.",
+                    file=sys.stderr,
+                )
                 return 1
             print(f"Serving {host.url} until Ctrl+C.", flush=True)
             threading.Event().wait()

@@ -58,12 +58,24 @@ AUDIENCES = frozenset({GRAPH_RESOURCE, GRAPH_RESOURCE + "/", GRAPH_APP_ID})
 ODATA_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8"
 ECHO_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # Delegated permissions that allow each route (any one of them will do).
-ME_SCOPES = ("User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All",
-             "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
+ME_SCOPES = (
+    "User.Read",
+    "User.ReadWrite",
+    "User.ReadBasic.All",
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+)
 USER_SCOPES = ME_SCOPES[2:]
 MAIL_SCOPES = ("Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite")
-MEMBER_OF_SCOPES = ("User.Read", "GroupMember.Read.All", "Group.Read.All", "Directory.Read.All",
-                    "Directory.ReadWrite.All")
+MEMBER_OF_SCOPES = (
+    "User.Read",
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+)
 GROUP_READ_SCOPES = frozenset(MEMBER_OF_SCOPES[1:])
 FAULT_CODES = {429: "TooManyRequests", 503: "serviceNotAvailable", 504: "gatewayTimeout"}
 
@@ -86,10 +98,12 @@ class GraphApi(Service):
         self._challenges: dict[str, str] = {}  # oid -> base64 claims
         self._claims_lock = threading.Lock()
         self.route("GET", "/v1.0/me", "me", self._guarded(ME_SCOPES, self._me))
-        self.route("GET", "/v1.0/me/messages", "messages",
-                   self._guarded(MAIL_SCOPES, self._messages))
-        self.route("GET", "/v1.0/me/memberOf", "memberOf",
-                   self._guarded(MEMBER_OF_SCOPES, self._member_of))
+        self.route(
+            "GET", "/v1.0/me/messages", "messages", self._guarded(MAIL_SCOPES, self._messages)
+        )
+        self.route(
+            "GET", "/v1.0/me/memberOf", "memberOf", self._guarded(MEMBER_OF_SCOPES, self._member_of)
+        )
         self.route("GET", "/v1.0/users/{id}", "user", self._guarded(USER_SCOPES, self._user))
         # Service.route's {name} is one segment: the echo catch-all gets its own pattern.
         echo = re.compile(r"^/v1\.0/echo(?:/(?P<rest>.*))?$")
@@ -158,7 +172,8 @@ class GraphApi(Service):
         if challenge is not None:
             header = f'{BEARER_CHALLENGE}, error="insufficient_claims", claims="{challenge}"'
             raise GraphError(
-                401, "InvalidAuthenticationToken",
+                401,
+                "InvalidAuthenticationToken",
                 "Continuous access evaluation resulted in challenge with result: "
                 "InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp",
                 header,
@@ -169,8 +184,11 @@ class GraphApi(Service):
     def _authorize(req: Request, claims: Claims, scopes: tuple[str, ...]) -> None:
         if "scp" not in claims:  # app-only token (roles, no scp)
             if req.path.startswith("/v1.0/me"):
-                raise GraphError(400, "BadRequest",
-                                 "/me request is only valid with delegated authentication flow.")
+                raise GraphError(
+                    400,
+                    "BadRequest",
+                    "/me request is only valid with delegated authentication flow.",
+                )
             if scopes:
                 raise _denied()
             return
@@ -187,10 +205,18 @@ class GraphApi(Service):
         user = self.directory.user_by_oid(str(claims["tid"]), str(claims.get("oid")))
         body = {
             "@odata.context": self._context("users/$entity"),
-            "businessPhones": [], "displayName": claims.get("name"), "givenName": None,
-            "jobTitle": None, "mail": user.upn if user else upn or None, "mobilePhone": None,
-            "officeLocation": None, "preferredLanguage": None, "surname": None,
-            "userPrincipalName": upn, "id": claims.get("oid"), "tenantId": claims.get("tid"),
+            "businessPhones": [],
+            "displayName": claims.get("name"),
+            "givenName": None,
+            "jobTitle": None,
+            "mail": user.upn if user else upn or None,
+            "mobilePhone": None,
+            "officeLocation": None,
+            "preferredLanguage": None,
+            "surname": None,
+            "userPrincipalName": upn,
+            "id": claims.get("oid"),
+            "tenantId": claims.get("tid"),
         }
         return self._ok(req, body)
 
@@ -198,13 +224,18 @@ class GraphApi(Service):
         oid = str(claims.get("oid"))
         sender = {"emailAddress": {"name": "Contoso IT", "address": "it@contoso.example"}}
         value = [
-            {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"msg:{oid}:{n}")),
-             "subject": subject, "from": sender, "isRead": n > 0,
-             "receivedDateTime": f"2024-05-0{n + 1}T08:00:00Z"}
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"msg:{oid}:{n}")),
+                "subject": subject,
+                "from": sender,
+                "isRead": n > 0,
+                "receivedDateTime": f"2024-05-0{n + 1}T08:00:00Z",
+            }
             for n, subject in enumerate(("Welcome", "Your weekly digest"))
         ]
-        return self._ok(req, {"@odata.context": self._context("users('" + oid + "')/messages"),
-                              "value": value})
+        return self._ok(
+            req, {"@odata.context": self._context("users('" + oid + "')/messages"), "value": value}
+        )
 
     def _member_of(self, req: Request, claims: Claims) -> Response:
         tid, oid = str(claims["tid"]), str(claims.get("oid"))
@@ -212,13 +243,22 @@ class GraphApi(Service):
         value = []
         for group in self.directory.groups_of(tid, oid):
             entry: dict[str, object] = {
-                "@odata.type": "#microsoft.graph.group", "id": group.id,
-                "displayName": None, "description": None, "securityEnabled": None,
-                "mailEnabled": None, "groupTypes": None,
+                "@odata.type": "#microsoft.graph.group",
+                "id": group.id,
+                "displayName": None,
+                "description": None,
+                "securityEnabled": None,
+                "mailEnabled": None,
+                "groupTypes": None,
             }
             if visible:
-                entry.update(displayName=group.name, description=group.description,
-                             securityEnabled=True, mailEnabled=False, groupTypes=[])
+                entry.update(
+                    displayName=group.name,
+                    description=group.description,
+                    securityEnabled=True,
+                    mailEnabled=False,
+                    groupTypes=[],
+                )
             value.append(entry)
         return self._ok(req, {"@odata.context": self._context("directoryObjects"), "value": value})
 
@@ -226,16 +266,27 @@ class GraphApi(Service):
         tid, ref = str(claims["tid"]), urllib.parse.unquote(req.params["id"])
         user = self.directory.user_by_oid(tid, ref) or self._user_by_upn(tid, ref)
         if user is None:
-            return self._error(req, GraphError(
-                404, "Request_ResourceNotFound",
-                f"Resource '{ref}' does not exist or one of its queried reference-property "
-                "objects are not present.",
-            ))
+            return self._error(
+                req,
+                GraphError(
+                    404,
+                    "Request_ResourceNotFound",
+                    f"Resource '{ref}' does not exist or one of its queried reference-property "
+                    "objects are not present.",
+                ),
+            )
         body: dict[str, object] = {
-            "@odata.context": self._context("users/$entity"), "businessPhones": [],
-            "displayName": user.name, "givenName": None, "jobTitle": None, "mail": user.upn,
-            "mobilePhone": None, "officeLocation": None, "preferredLanguage": None,
-            "surname": None, "userPrincipalName": _upn_in(user, tid, self.directory),
+            "@odata.context": self._context("users/$entity"),
+            "businessPhones": [],
+            "displayName": user.name,
+            "givenName": None,
+            "jobTitle": None,
+            "mail": user.upn,
+            "mobilePhone": None,
+            "officeLocation": None,
+            "preferredLanguage": None,
+            "surname": None,
+            "userPrincipalName": _upn_in(user, tid, self.directory),
             "id": user.object_ids[tid],
         }
         return self._ok(req, body)
@@ -248,9 +299,16 @@ class GraphApi(Service):
         body = req.body.decode("utf-8", "replace")
         headers = {k: v for k, v in req.headers.items() if k != "authorization"}
         echoed = {
-            "method": req.method, "path": req.path, "rest": req.params.get("rest") or "",
-            "query": req.query, "body": body, "headers": headers, "oid": claims.get("oid"),
-            "tid": claims.get("tid"), "aud": claims.get("aud"), "scp": claims.get("scp"),
+            "method": req.method,
+            "path": req.path,
+            "rest": req.params.get("rest") or "",
+            "query": req.query,
+            "body": body,
+            "headers": headers,
+            "oid": claims.get("oid"),
+            "tid": claims.get("tid"),
+            "aud": claims.get("aud"),
+            "scp": claims.get("scp"),
         }
         status = req.query.get("echo_status", "200")  # lets a test pick API 2's status
         response = self._ok(req, echoed, int(status) if status.isdigit() else 200)
@@ -261,8 +319,10 @@ class GraphApi(Service):
 
     # -- rendering --------------------------------------------------------------------
     def _ids(self, req: Request) -> dict[str, str]:
-        return {"request-id": str(uuid.uuid4()),
-                "client-request-id": req.headers.get("client-request-id") or str(uuid.uuid4())}
+        return {
+            "request-id": str(uuid.uuid4()),
+            "client-request-id": req.headers.get("client-request-id") or str(uuid.uuid4()),
+        }
 
     def _ok(self, req: Request, body: object, status: int = 200) -> Response:
         return Response.json(body, status, {"Content-Type": ODATA_JSON, **self._ids(req)})
@@ -272,8 +332,13 @@ class GraphApi(Service):
     ) -> Response:
         ids = self._ids(req)
         date = dt.datetime.fromtimestamp(self.directory.clock(), dt.UTC)
-        body = {"error": {"code": err.code, "message": err.message, "innerError": {
-            "date": date.strftime("%Y-%m-%dT%H:%M:%S"), **ids}}}
+        body = {
+            "error": {
+                "code": err.code,
+                "message": err.message,
+                "innerError": {"date": date.strftime("%Y-%m-%dT%H:%M:%S"), **ids},
+            }
+        }
         headers = {**ids, **(extra or {})}
         if err.challenge:
             headers["WWW-Authenticate"] = err.challenge
@@ -291,13 +356,19 @@ class GraphApi(Service):
         if name != "-" or response is None:
             return name, response
         if response.status == 405:
-            err = GraphError(405, "Request_BadRequest",
-                             f"The HTTP method '{request.method}' is not allowed here.")
+            err = GraphError(
+                405,
+                "Request_BadRequest",
+                f"The HTTP method '{request.method}' is not allowed here.",
+            )
         else:
             path = request.path.removeprefix("/v1.0/")
-            err = GraphError(404, "Request_ResourceNotFound",
-                             f"Resource '{path}' does not exist or one of its queried "
-                             "reference-property objects are not present.")
+            err = GraphError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{path}' does not exist or one of its queried "
+                "reference-property objects are not present.",
+            )
         return name, self._error(request, err)
 
 
@@ -306,8 +377,9 @@ def _invalid_token(message: str) -> GraphError:
 
 
 def _denied() -> GraphError:
-    return GraphError(403, "Authorization_RequestDenied",
-                      "Insufficient privileges to complete the operation.")
+    return GraphError(
+        403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+    )
 
 
 def _upn_in(user: User, tid: str, directory: Directory) -> str:

@@ -179,7 +179,8 @@ class Service:
     def calls(self, route_name: str, tenant: str | None = None) -> int:
         with self._lock:
             return sum(
-                n for (name, t), n in self.counters.items()
+                n
+                for (name, t), n in self.counters.items()
                 if name == route_name and tenant in (None, t)
             )
 
@@ -286,7 +287,11 @@ class Server:
     ``tls``. ``access_log`` gets one DEBUG line per request (the Functions host's log)."""
 
     def __init__(
-        self, responder: Responder, tls: ssl.SSLContext | None, port: int = 0, *,
+        self,
+        responder: Responder,
+        tls: ssl.SSLContext | None,
+        port: int = 0,
+        *,
         access_log: logging.Logger | None = None,
     ) -> None:
         self._httpd = _ThreadingServer(port, responder, access_log)
@@ -317,6 +322,9 @@ def run_cli(prog: str, port: int, body: Callable[[], int]) -> int:
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
-        print(f"{prog}: port {port} is already in use (another serve, demo or func start?); "
-              "stop it, or pass --port N (0 picks a free port).", file=sys.stderr)
+        print(
+            f"{prog}: port {port} is already in use (another serve, demo or func start?); "
+            "stop it, or pass --port N (0 picks a free port).",
+            file=sys.stderr,
+        )
         return 1

@@ -58,7 +58,12 @@ class ManagedIdentityEndpoint(Service):
     name = "identity"
 
     def __init__(
-        self, directory: Directory, tenant: Tenant, identity: App, header_secret: str, *,
+        self,
+        directory: Directory,
+        tenant: Tenant,
+        identity: App,
+        header_secret: str,
+        *,
         system_assigned: bool = False,
     ) -> None:
         super().__init__()
@@ -106,13 +111,16 @@ class ManagedIdentityEndpoint(Service):
             return _error(400, self._aadsts500011(requested))
         token = self.directory.app_token(self.tenant, self.identity, app, resource_uri=audience)
         expires = jwt.decode(token, options={"verify_signature": False})["exp"]
-        return Response.json({
-            "access_token": token,
-            "expires_on": str(expires),
-            "resource": requested,
-            "token_type": "Bearer",
-            "client_id": self.identity.app_id,
-        }, headers={"Cache-Control": "no-store"})
+        return Response.json(
+            {
+                "access_token": token,
+                "expires_on": str(expires),
+                "resource": requested,
+                "token_type": "Bearer",
+                "client_id": self.identity.app_id,
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
     def _is_this_identity(self, query: dict[str, str]) -> bool:
         known = {

@@ -22,15 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent
 class Instance:
     """One host process; ``url`` once its route table is printed; its log in ``log``."""
 
-    def __init__(self, settings: dict[str, str], log: Path, *,
-                 drop: tuple[str, ...] = ()) -> None:
+    def __init__(self, settings: dict[str, str], log: Path, *, drop: tuple[str, ...] = ()) -> None:
         env = {k: v for k, v in os.environ.items() if k not in drop}
         env.update(settings, PYTHONUNBUFFERED="1")
         self.log = log
         self._log_file: IO[bytes] = log.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devstack.functions_host", "--port", "0"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._log_file,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._log_file,
         )
         self.url = ""
         assert self.process.stdout is not None
@@ -44,8 +46,9 @@ class Instance:
             raise RuntimeError(f"the host did not start; see {log}")
 
     def me(self, token: str) -> requests.Response:
-        return requests.get(f"{self.url}/api/me", headers={"Authorization": f"Bearer {token}"},
-                            timeout=30)
+        return requests.get(
+            f"{self.url}/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:

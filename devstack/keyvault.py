@@ -71,8 +71,11 @@ class KeyVault(Service):
         self._store = threading.RLock()
         self.secret_reads: collections.Counter[tuple[str, str]] = collections.Counter()
         self.route("GET", "/certificates/{name}/versions", "certificate_versions", self._versions)
-        for pattern in ("/certificates/{name}", "/certificates/{name}/",
-                        "/certificates/{name}/{version}"):
+        for pattern in (
+            "/certificates/{name}",
+            "/certificates/{name}/",
+            "/certificates/{name}/{version}",
+        ):
             self.route("GET", pattern, "get_certificate", self._get_certificate)
         for pattern in ("/secrets/{name}", "/secrets/{name}/", "/secrets/{name}/{version}"):
             self.route("GET", pattern, "get_secret", self._get_secret)
@@ -88,8 +91,13 @@ class KeyVault(Service):
 
     # -- runtime API for tests and the stack ---------------------------------------------
     def import_certificate(
-        self, name: str, private_key: rsa.RSAPrivateKey, certificate: x509.Certificate,
-        content_type: str = PEM, *, issuer: str = "Unknown",
+        self,
+        name: str,
+        private_key: rsa.RSAPrivateKey,
+        certificate: x509.Certificate,
+        content_type: str = PEM,
+        *,
+        issuer: str = "Unknown",
     ) -> str:
         """Add a version (it becomes the latest) and return its version id."""
         if content_type not in (PEM, PKCS12):
@@ -103,7 +111,10 @@ class KeyVault(Service):
         return entry.version
 
     def create_certificate_version(
-        self, name: str, subject: str = "CN=obo-middle-tier", content_type: str = PEM,
+        self,
+        name: str,
+        subject: str = "CN=obo-middle-tier",
+        content_type: str = PEM,
     ) -> tuple[str, rsa.RSAPrivateKey, x509.Certificate]:
         """Rotation: a fresh key and self-signed certificate as the new latest version."""
         key, cert = self.directory.new_certificate(subject)
@@ -138,8 +149,12 @@ class KeyVault(Service):
             return entry
         name = req.params["name"]
         der = entry.certificate.public_bytes(serialization.Encoding.DER)
-        bundle = {**self._item(name, entry), "kid": self._id("keys", name, entry),
-                  "sid": self._id("secrets", name, entry), "cer": _b64(der)}
+        bundle = {
+            **self._item(name, entry),
+            "kid": self._id("keys", name, entry),
+            "sid": self._id("secrets", name, entry),
+            "cer": _b64(der),
+        }
         if not req.params.get("version"):  # the latest carries the policy (Get Certificate)
             bundle["policy"] = self._policy(name, entry)
         return Response.json(bundle)
@@ -152,11 +167,13 @@ class KeyVault(Service):
             entries = list(self._certificates.get(name, []))
         size = max(1, min(25, int(req.query.get("maxresults") or 25)))
         start = int(req.query.get("$skiptoken") or 0)
-        page = [self._item(name, e) for e in entries[start:start + size]]
+        page = [self._item(name, e) for e in entries[start : start + size]]
         next_link = None
         if start + size < len(entries):
-            next_link = (f"{self.base_url}/certificates/{name}/versions?api-version="
-                         f"{req.query['api-version']}&maxresults={size}&$skiptoken={start + size}")
+            next_link = (
+                f"{self.base_url}/certificates/{name}/versions?api-version="
+                f"{req.query['api-version']}&maxresults={size}&$skiptoken={start + size}"
+            )
         return Response.json({"value": page, "nextLink": next_link})
 
     def _get_secret(self, req: Request) -> Response:
@@ -165,15 +182,25 @@ class KeyVault(Service):
             return entry
         name = req.params["name"]
         if not entry.enabled:
-            return _kv_error(403, "Forbidden", "Operation get is not allowed on a disabled secret.",
-                             inner="SecretDisabled")
+            return _kv_error(
+                403,
+                "Forbidden",
+                "Operation get is not allowed on a disabled secret.",
+                inner="SecretDisabled",
+            )
         with self._lock:
             self.secret_reads[(name, entry.version)] += 1
-        return Response.json({
-            "value": _secret_value(entry), "contentType": entry.content_type,
-            "id": self._id("secrets", name, entry), "kid": self._id("keys", name, entry),
-            "managed": True, "attributes": _attributes(entry), "tags": {},
-        })
+        return Response.json(
+            {
+                "value": _secret_value(entry),
+                "contentType": entry.content_type,
+                "id": self._id("secrets", name, entry),
+                "kid": self._id("keys", name, entry),
+                "managed": True,
+                "attributes": _attributes(entry),
+                "tags": {},
+            }
+        )
 
     # -- authentication and authorization -------------------------------------------------
     def _refuse(self, req: Request, action: str) -> Response | None:
@@ -198,10 +225,12 @@ class KeyVault(Service):
         if claims.get("oid") not in self.readers:
             caller = f"appid={claims.get('appid') or claims.get('azp')};oid={claims.get('oid')}"
             return _kv_error(
-                403, "Forbidden",
+                403,
+                "Forbidden",
                 "Caller is not authorized to perform action on resource.\r\n"
                 f"Caller: {caller};iss={claims.get('iss')}\r\nAction: '{action}'\r\n"
-                "Assignment: (not found)\r\n", inner="ForbiddenByRbac",
+                "Assignment: (not found)\r\n",
+                inner="ForbiddenByRbac",
             )
         return None
 
@@ -220,22 +249,34 @@ class KeyVault(Service):
         return f"{self.base_url}/{kind}/{name}/{entry.version}"
 
     def _item(self, name: str, entry: CertificateVersion) -> dict[str, object]:
-        return {"id": self._id("certificates", name, entry),
-                "x5t": thumbprints(entry.certificate)[0],
-                "attributes": _attributes(entry), "tags": {}}
+        return {
+            "id": self._id("certificates", name, entry),
+            "x5t": thumbprints(entry.certificate)[0],
+            "attributes": _attributes(entry),
+            "tags": {},
+        }
 
     def _policy(self, name: str, entry: CertificateVersion) -> dict[str, object]:
         cert = entry.certificate
         days = (cert.not_valid_after_utc - cert.not_valid_before_utc).days
         return {
             "id": f"{self.base_url}/certificates/{name}/policy",
-            "key_props": {"exportable": True, "kty": "RSA", "key_size": entry.private_key.key_size,
-                          "reuse_key": False},
+            "key_props": {
+                "exportable": True,
+                "kty": "RSA",
+                "key_size": entry.private_key.key_size,
+                "reuse_key": False,
+            },
             "secret_props": {"contentType": entry.content_type},
-            "x509_props": {"subject": cert.subject.rfc4514_string(), "ekus": [], "key_usage": [],
-                           "validity_months": max(1, round(days / 30.4))},
-            "lifetime_actions": [{"trigger": {"lifetime_percentage": 80},
-                                  "action": {"action_type": "EmailContacts"}}],
+            "x509_props": {
+                "subject": cert.subject.rfc4514_string(),
+                "ekus": [],
+                "key_usage": [],
+                "validity_months": max(1, round(days / 30.4)),
+            },
+            "lifetime_actions": [
+                {"trigger": {"lifetime_percentage": 80}, "action": {"action_type": "EmailContacts"}}
+            ],
             "issuer": {"name": entry.issuer},
             "attributes": {"enabled": True, "created": entry.created, "updated": entry.updated},
         }
@@ -247,8 +288,10 @@ def _attributes(entry: CertificateVersion) -> dict[str, object]:
         "enabled": entry.enabled,
         "nbf": int(cert.not_valid_before_utc.timestamp()),
         "exp": int(cert.not_valid_after_utc.timestamp()),
-        "created": entry.created, "updated": entry.updated,
-        "recoveryLevel": "Recoverable+Purgeable", "recoverableDays": 90,
+        "created": entry.created,
+        "updated": entry.updated,
+        "recoveryLevel": "Recoverable+Purgeable",
+        "recoverableDays": 90,
     }
 
 
@@ -270,15 +313,25 @@ def _b64(data: bytes) -> str:
 
 def _not_found(code: str, kind: str, name: str, version: str) -> Response:
     ref = f"{name}/{version}" if version else name
-    return _kv_error(404, code, (
-        f"A {kind} with (name/id) {ref} was not found in this key vault. If you recently "
-        f"deleted this {kind} you may be able to recover it using the correct recovery "
-        "command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182"
-    ))
+    return _kv_error(
+        404,
+        code,
+        (
+            f"A {kind} with (name/id) {ref} was not found in this key vault. If you recently "
+            f"deleted this {kind} you may be able to recover it using the correct recovery "
+            "command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182"
+        ),
+    )
 
 
-def _kv_error(status: int, code: str, message: str, *, inner: str | None = None,
-              headers: dict[str, str] | None = None) -> Response:
+def _kv_error(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    inner: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     error: dict[str, object] = {"code": code, "message": message}
     if inner:
         error["innererror"] = {"code": inner}

@@ -58,8 +58,12 @@ class OrdersApi(Service):
 
     def orders_of(self, oid: str) -> list[dict[str, object]]:
         return [
-            {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"order:{oid}:{n}")), "item": item,
-             "quantity": n + 1, "owner": oid}
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"order:{oid}:{n}")),
+                "item": item,
+                "quantity": n + 1,
+                "owner": oid,
+            }
             for n, item in enumerate(("Paper, A4", "Toner, black"))
         ]
 
@@ -79,14 +83,19 @@ class OrdersApi(Service):
         except ValueError:
             order = None
         if not isinstance(order, dict) or not isinstance(order.get("item"), str):
-            error = {"code": "BadOrder", "message": "Send {\"item\": ...}."}
+            error = {"code": "BadOrder", "message": 'Send {"item": ...}.'}
             return Response.json({"error": error}, 400)
-        created = {"id": str(uuid.uuid4()), "item": order["item"], "quantity": 1,
-                   "owner": claims.get("oid")}
+        created = {
+            "id": str(uuid.uuid4()),
+            "item": order["item"],
+            "quantity": 1,
+            "owner": claims.get("oid"),
+        }
         return Response.json(created, 201)
 
 
 def _refuse(status: int, code: str, message: str, challenge: str | None = None) -> Response:
     challenge = challenge or f'Bearer realm="orders", error="{code}"'
-    return Response.json({"error": {"code": code, "message": message}}, status,
-                         {"WWW-Authenticate": challenge})
+    return Response.json(
+        {"error": {"code": code, "message": message}}, status, {"WWW-Authenticate": challenge}
+    )

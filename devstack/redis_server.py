@@ -62,13 +62,32 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         args = [
-            self.binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(self.folder), "--enable-debug-command", "local",
+            self.binary,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.folder),
+            "--enable-debug-command",
+            "local",
         ]
         if self.tls:
             cert, key = self.tls
-            args += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert),
-                     "--tls-key-file", str(key), "--tls-auth-clients", "no"]
+            args += [
+                "--port",
+                "0",
+                "--tls-port",
+                str(self.port),
+                "--tls-cert-file",
+                str(cert),
+                "--tls-key-file",
+                str(key),
+                "--tls-auth-clients",
+                "no",
+            ]
         else:
             args += ["--port", str(self.port)]
         if self.password:

@@ -51,8 +51,17 @@ class SamlRejected(Exception):
 
 
 def issue(
-    version: int, *, key: SigningKey, issuer: str, audience: str, recipient: str | None,
-    subject: str, object_id: str, tenant_id: str, now: float, lifetime: int,
+    version: int,
+    *,
+    key: SigningKey,
+    issuer: str,
+    audience: str,
+    recipient: str | None,
+    subject: str,
+    object_id: str,
+    tenant_id: str,
+    now: float,
+    lifetime: int,
     also_restricted_to: str | None = None,
 ) -> bytes:
     """A signed assertion (UTF-8 XML) for ``subject`` at ``audience``. Entra writes one
@@ -70,7 +79,10 @@ def issue(
         etree.SubElement(extra, f"{{{ns}}}Audience").text = also_restricted_to
     signer = XMLSigner(c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
     signed = signer.sign(
-        root, key=key.private_key, cert=[key.certificate], reference_uri=assertion_id,
+        root,
+        key=key.private_key,
+        cert=[key.certificate],
+        reference_uri=assertion_id,
         id_attribute="ID" if version == 2 else "AssertionID",
     )
     return etree.tostring(signed, xml_declaration=False, encoding="utf-8")
@@ -127,8 +139,12 @@ def _saml1(assertion_id, issuer, audience, recipient, subject, attributes, times
         return element
 
     root = e(
-        "Assertion", AssertionID=assertion_id, Issuer=issuer, IssueInstant=_iso(now),
-        MajorVersion="1", MinorVersion="1",
+        "Assertion",
+        AssertionID=assertion_id,
+        Issuer=issuer,
+        IssueInstant=_iso(now),
+        MajorVersion="1",
+        MinorVersion="1",
     )
     root.append(_conditions(e, times, "AudienceRestrictionCondition", audience))
     statement = e("AttributeStatement")
@@ -140,7 +156,8 @@ def _saml1(assertion_id, issuer, audience, recipient, subject, attributes, times
         statement.append(attribute)
     root.append(statement)
     authn = e(
-        "AuthenticationStatement", AuthenticationInstant=_iso(now),
+        "AuthenticationStatement",
+        AuthenticationInstant=_iso(now),
         AuthenticationMethod="urn:oasis:names:tc:SAML:1.0:am:password",
     )
     authn.append(subject_el())
@@ -149,7 +166,10 @@ def _saml1(assertion_id, issuer, audience, recipient, subject, attributes, times
 
 
 def verify(
-    xml: bytes, trusted: Mapping[str, list[x509.Certificate]], audience: str, now: float,
+    xml: bytes,
+    trusted: Mapping[str, list[x509.Certificate]],
+    audience: str,
+    now: float,
     recipient: str | None = None,
 ) -> Statement:
     """Check what a SAML relying party checks: a signature over the whole assertion by the
@@ -196,14 +216,19 @@ def verify(
             raise SamlRejected(f"confirmation method {method!r} is not bearer")
         found_recipient = None
         attributes = {
-            f"{a.get('AttributeNamespace')}/{a.get('AttributeName')}":
-                a.findtext("s:AttributeValue", namespaces=ns)
+            f"{a.get('AttributeNamespace')}/{a.get('AttributeName')}": a.findtext(
+                "s:AttributeValue", namespaces=ns
+            )
             for a in signed.iterfind("s:AttributeStatement/s:Attribute", ns)
         }
     return Statement(
-        version, claimed, audience, subject or "",
+        version,
+        claimed,
+        audience,
+        subject or "",
         attributes.get(f"{CLAIMS}/objectidentifier") or "",
-        attributes.get(f"{CLAIMS}/tenantid") or "", found_recipient,
+        attributes.get(f"{CLAIMS}/tenantid") or "",
+        found_recipient,
     )
 
 
@@ -250,7 +275,9 @@ def _verified(xml: bytes, certificates: list[x509.Certificate], version: int):
     for cert in certificates:
         try:
             result = XMLVerifier().verify(
-                xml, x509_cert=cert, id_attribute="ID" if version == 2 else "AssertionID",
+                xml,
+                x509_cert=cert,
+                id_attribute="ID" if version == 2 else "AssertionID",
             )
         except (InvalidSignature, InvalidInput) as exc:
             last = exc

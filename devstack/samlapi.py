@@ -42,22 +42,30 @@ class SamlApi(Service):
         except (binascii.Error, ValueError):
             return self._refuse("the assertion is not standard base64")
         trusted = {  # read per request: the tenant's keys may roll over
-            self.directory.issuer_v1(self.tenant.id):
-                [k.certificate for k in self.tenant.keys if k.certificate]
+            self.directory.issuer_v1(self.tenant.id): [
+                k.certificate for k in self.tenant.keys if k.certificate
+            ]
         }
         try:
             statement = verify(xml, trusted, self.entity_id, self.directory.clock(), self.recipient)
         except SamlRejected as exc:
             return self._refuse(str(exc))
-        return Response.json({
-            "subject": statement.subject, "oid": statement.object_id, "tid": statement.tenant_id,
-            "issuer": statement.issuer, "audience": statement.audience,
-            "saml_version": statement.version, "recipient": statement.recipient,
-        })
+        return Response.json(
+            {
+                "subject": statement.subject,
+                "oid": statement.object_id,
+                "tid": statement.tenant_id,
+                "issuer": statement.issuer,
+                "audience": statement.audience,
+                "saml_version": statement.version,
+                "recipient": statement.recipient,
+            }
+        )
 
     @staticmethod
     def _refuse(reason: str) -> Response:
         return Response.json(
-            {"error": "invalid_token", "error_description": reason}, 401,
+            {"error": "invalid_token", "error_description": reason},
+            401,
             {"WWW-Authenticate": 'SAML realm="saml-api"'},
         )

@@ -26,8 +26,13 @@ from devstack.directory import (
 
 SAML_ENTITY_ID = "https://erp.contoso.example/saml"
 GRAPH_SCOPES = [
-    "User.Read", "User.ReadBasic.All", "Mail.Read", "GroupMember.Read.All",
-    "openid", "profile", "email",
+    "User.Read",
+    "User.ReadBasic.All",
+    "Mail.Read",
+    "GroupMember.Read.All",
+    "openid",
+    "profile",
+    "email",
 ]
 ORDERS_RESOURCE = "api://orders.contoso.example"
 
@@ -71,37 +76,76 @@ def build(directory: Directory | None = None) -> Seed:
     everyone = [contoso.id, fabrikam.id, northwind.id, tailspin.id]
 
     api_key, api_cert = d.new_certificate("obo-middle-tier")
-    api = d.add_app(App(
-        stable_id("app:obo-api"), "OBO middle tier", contoso.id,
-        identifier_uris=[f"api://{stable_id('app:obo-api')}"],
-        scopes=["access_as_user", "Dashboard.Read"],  # Dashboard.Read: docs/adopting.md
-        certificates=[api_cert],
-    ), tenants=everyone)
+    api = d.add_app(
+        App(
+            stable_id("app:obo-api"),
+            "OBO middle tier",
+            contoso.id,
+            identifier_uris=[f"api://{stable_id('app:obo-api')}"],
+            scopes=["access_as_user", "Dashboard.Read"],  # Dashboard.Read: docs/adopting.md
+            certificates=[api_cert],
+        ),
+        tenants=everyone,
+    )
     spa = d.add_app(
         App(stable_id("app:spa"), "OBO demo SPA", contoso.id, public_client=True),
         tenants=everyone,
     )
-    other_api = d.add_app(App(
-        stable_id("app:orders-api"), "Orders API", contoso.id,
-        identifier_uris=[ORDERS_RESOURCE], scopes=["Orders.Read", "Orders.ReadWrite"],
-    ), tenants=[contoso.id])
-    graph = d.add_app(App(
-        GRAPH_APP_ID, "Microsoft Graph", contoso.id, identifier_uris=[GRAPH_RESOURCE],
-        scopes=GRAPH_SCOPES, token_version=1,
-    ), tenants=everyone)
-    key_vault = d.add_app(App(
-        KEY_VAULT_APP_ID, "Azure Key Vault", contoso.id,
-        identifier_uris=["https://vault.azure.net"], token_version=1,
-    ), tenants=everyone)
-    d.add_app(App(
-        TOKEN_EXCHANGE_APP_ID, "Azure AD Token Exchange", contoso.id,
-        identifier_uris=["api://AzureADTokenExchange"], token_version=2,
-    ), tenants=everyone)
-    saml_app = d.add_app(App(
-        stable_id("app:erp-saml"), "Contoso ERP (SAML)", contoso.id,
-        identifier_uris=[SAML_ENTITY_ID], token_version=1,
-        reply_urls=["https://*.erp.contoso.example/acs", "https://erp.contoso.example/saml/acs"],
-    ), tenants=[contoso.id])
+    other_api = d.add_app(
+        App(
+            stable_id("app:orders-api"),
+            "Orders API",
+            contoso.id,
+            identifier_uris=[ORDERS_RESOURCE],
+            scopes=["Orders.Read", "Orders.ReadWrite"],
+        ),
+        tenants=[contoso.id],
+    )
+    graph = d.add_app(
+        App(
+            GRAPH_APP_ID,
+            "Microsoft Graph",
+            contoso.id,
+            identifier_uris=[GRAPH_RESOURCE],
+            scopes=GRAPH_SCOPES,
+            token_version=1,
+        ),
+        tenants=everyone,
+    )
+    key_vault = d.add_app(
+        App(
+            KEY_VAULT_APP_ID,
+            "Azure Key Vault",
+            contoso.id,
+            identifier_uris=["https://vault.azure.net"],
+            token_version=1,
+        ),
+        tenants=everyone,
+    )
+    d.add_app(
+        App(
+            TOKEN_EXCHANGE_APP_ID,
+            "Azure AD Token Exchange",
+            contoso.id,
+            identifier_uris=["api://AzureADTokenExchange"],
+            token_version=2,
+        ),
+        tenants=everyone,
+    )
+    saml_app = d.add_app(
+        App(
+            stable_id("app:erp-saml"),
+            "Contoso ERP (SAML)",
+            contoso.id,
+            identifier_uris=[SAML_ENTITY_ID],
+            token_version=1,
+            reply_urls=[
+                "https://*.erp.contoso.example/acs",
+                "https://erp.contoso.example/saml/acs",
+            ],
+        ),
+        tenants=[contoso.id],
+    )
     function_identity = d.add_app(App(stable_id("mi:obo-func"), "id-obo-func", contoso.id))
 
     for tenant in (contoso, fabrikam, northwind):
@@ -125,6 +169,24 @@ def build(directory: Directory | None = None) -> Seed:
     d.add_group("Partner Engineering", contoso, [carol], "Guests from partner companies")
     d.add_group("Fabrikam Engineering", fabrikam, [bob, carol])
     return Seed(
-        d, contoso, fabrikam, northwind, tailspin, api, spa, other_api, graph, saml_app, key_vault,
-        function_identity, alice, bob, carol, dave, nina, tess, api_key, api_cert,
+        d,
+        contoso,
+        fabrikam,
+        northwind,
+        tailspin,
+        api,
+        spa,
+        other_api,
+        graph,
+        saml_app,
+        key_vault,
+        function_identity,
+        alice,
+        bob,
+        carol,
+        dave,
+        nina,
+        tess,
+        api_key,
+        api_cert,
     )

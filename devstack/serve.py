@@ -43,8 +43,12 @@ def write_private(path: Path, data: Any) -> None:
 
 def run(argv: list[str], state_dir: Path) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=7071,
-                        help="the function app's port (default 7071; 0 picks a free port)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=7071,
+        help="the function app's port (default 7071; 0 picks a free port)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return run_cli(PROG, args.port, lambda: _serve(args.port, state_dir))
@@ -62,18 +66,25 @@ def _serve(port: int, state_dir: Path) -> int:
             settings = stack.settings(OBO_CA_BUNDLE=str(ca.resolve()))
             os.environ.update(settings)
             settings_file = state_dir / "local.settings.json"
-            write_private(settings_file, {
-                "IsEncrypted": False,
-                "Values": {"FUNCTIONS_WORKER_RUNTIME": "python", **settings},
-            })
+            write_private(
+                settings_file,
+                {
+                    "IsEncrypted": False,
+                    "Values": {"FUNCTIONS_WORKER_RUNTIME": "python", **settings},
+                },
+            )
             with FunctionsHost(port=port) as host:
                 problems = app_problems(host)
                 if problems:
-                    print(f"{PROG}: the app refuses its settings:\n  " + "\n  ".join(problems),
-                          file=sys.stderr)
+                    print(
+                        f"{PROG}: the app refuses its settings:\n  " + "\n  ".join(problems),
+                        file=sys.stderr,
+                    )
                     return 1
-                write_private(state_file, {"app": host.url, "tokens": tokens.url,
-                                           "key": key, "ca": str(ca.resolve())})
+                write_private(
+                    state_file,
+                    {"app": host.url, "tokens": tokens.url, "key": key, "ca": str(ca.resolve())},
+                )
                 try:
                     _banner(stack, host, settings_file)
                     threading.Event().wait()
@@ -89,9 +100,12 @@ def _banner(stack: DevStack, host: FunctionsHost, settings_file: Path) -> None:
     shown = settings_file.relative_to(here) if settings_file.is_relative_to(here) else settings_file
     print("Offline stand-ins (HTTPS, CA generated for this run):")
     for name, url in (
-        ("Entra ID", stack.entra.base_url), ("Key Vault", stack.vault.base_url),
-        ("Managed identity", stack.identity.endpoint), ("Graph", f"{stack.graph.base_url}/v1.0"),
-        ("Orders API", stack.orders.base_url), ("SAML-only API", stack.saml_api.base_url),
+        ("Entra ID", stack.entra.base_url),
+        ("Key Vault", stack.vault.base_url),
+        ("Managed identity", stack.identity.endpoint),
+        ("Graph", f"{stack.graph.base_url}/v1.0"),
+        ("Orders API", stack.orders.base_url),
+        ("SAML-only API", stack.saml_api.base_url),
         ("Function app", host.url),
     ):
         print(f"  {name:<17} {url}")
@@ -100,7 +114,9 @@ def _banner(stack: DevStack, host: FunctionsHost, settings_file: Path) -> None:
     print("In another terminal, from the repository root:\n")
     print("  TOKEN=$(python3 -m devstack token --user alice)")
     for route in ("profile", "me", "apis/orders/orders"):
-        print(f"  curl -H \"Authorization: Bearer $TOKEN\" {host.url}/api/{route}")
-    print(f"  python3 -m devstack token --user carol --tenant contoso | "
-          f".venv/bin/python -m obo diagnose --settings {shown}\n")
+        print(f'  curl -H "Authorization: Bearer $TOKEN" {host.url}/api/{route}')
+    print(
+        f"  python3 -m devstack token --user carol --tenant contoso | "
+        f".venv/bin/python -m obo diagnose --settings {shown}\n"
+    )
     print("Serving until Ctrl+C.", flush=True)

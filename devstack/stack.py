@@ -33,15 +33,20 @@ class DevStack:
         self.graph = GraphApi(self.directory)
         self.orders = OrdersApi(self.directory, self.seed.other_api, self.seed.contoso)
         self.saml_api = SamlApi(
-            self.directory, SAML_ENTITY_ID, self.seed.contoso,
+            self.directory,
+            SAML_ENTITY_ID,
+            self.seed.contoso,
             self.seed.saml_app.saml_recipient or "",
         )
         self.vault = KeyVault(
-            self.directory, self.seed.contoso,
+            self.directory,
+            self.seed.contoso,
             readers={self.directory.principal_id(self.seed.function_identity, self.seed.contoso)},
         )
         self.identity = ManagedIdentityEndpoint(
-            self.directory, self.seed.contoso, self.seed.function_identity,
+            self.directory,
+            self.seed.contoso,
+            self.seed.function_identity,
             header_secret=secrets.token_urlsafe(16),
         )
         self._servers: list[Server] = []
@@ -54,10 +59,12 @@ class DevStack:
         self.directory.authority_host = self.entra.base_url
         self.identity.allow_resource(self.vault.resource, self.seed.key_vault)
         # Secretless mode: API 1 trusts the Function App's identity as a federated credential.
-        self.seed.api.federated_credentials.append(FederatedCredential(
-            issuer=self.directory.issuer_v2(self.seed.contoso.id),
-            subject=self.identity.object_id,
-        ))
+        self.seed.api.federated_credentials.append(
+            FederatedCredential(
+                issuer=self.directory.issuer_v2(self.seed.contoso.id),
+                subject=self.identity.object_id,
+            )
+        )
         seed = self.seed
         self.vault.import_certificate(CERTIFICATE_NAME, seed.api_key, seed.api_certificate)
         return self
@@ -88,7 +95,7 @@ class DevStack:
             # named downstream APIs: Graph for /api/profile, and Contoso's own Orders API
             "OBO_DOWNSTREAM__GRAPH__BASE_URL": f"{self.graph.base_url}/v1.0",
             "OBO_DOWNSTREAM__GRAPH__SCOPES": "https://graph.microsoft.com/User.Read "
-                                             "https://graph.microsoft.com/GroupMember.Read.All",
+            "https://graph.microsoft.com/GroupMember.Read.All",
             "OBO_DOWNSTREAM__ORDERS__BASE_URL": self.orders.base_url,
             "OBO_DOWNSTREAM__ORDERS__SCOPES": f"{ORDERS_RESOURCE}/Orders.Read",
             "OBO_DOWNSTREAM__ORDERS__RELAY": "true",

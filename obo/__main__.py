@@ -50,8 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         "Entra would answer if not. The signature is not checked; the token is never printed.",
     )
     cmd.add_argument("token", nargs="?", help="the token; omit or '-' to read it from stdin")
-    cmd.add_argument("--settings", metavar="FILE", help="a local.settings.json whose Values "
-                     "hold the OBO_* settings (default: the environment)")
+    cmd.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="a local.settings.json whose Values "
+        "hold the OBO_* settings (default: the environment)",
+    )
     cmd.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
@@ -104,8 +108,10 @@ def render(report: Report) -> str:
         expiry = f"{_utc(exp)}, " + (f"expired {left} ago" if d["expired"] else f"valid for {left}")
     who = "guest" + (f" (home {d['home_tenant']})" if d["home_tenant"] else "")
     rows = [
-        ("Token", f"{KINDS[d['kind']]}, v{d['version'].split('.')[0]} "
-                  "(signature not checked offline)"),
+        (
+            "Token",
+            f"{KINDS[d['kind']]}, v{d['version'].split('.')[0]} (signature not checked offline)",
+        ),
         ("Issuer", d["issuer"] or "-"),
         ("Tenant", d["tenant"] or "-"),
         ("Audience", d["audience"] or "-"),
@@ -123,8 +129,10 @@ def render(report: Report) -> str:
         lines += ["", "Verdict: API 1 cannot use this token for the On-Behalf-Of exchange."]
     for p in d["problems"]:
         entra = (
-            f"Entra would answer {p['aadsts']}" if p["aadsts"]
-            else "a setting" if p["code"] == "OBO1001"
+            f"Entra would answer {p['aadsts']}"
+            if p["aadsts"]
+            else "a setting"
+            if p["code"] == "OBO1001"
             else "API 1 refuses it itself; Entra is not asked"
         )
         lines += [f"  {p['code']} ({entra})", f"    {p['message']}"]

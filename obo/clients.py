@@ -97,7 +97,10 @@ class DownstreamApi:
         """The caller's request passed on (method, query, body, safe headers) and API 2's
         answer passed back as is, 4xx included: what ``/api/downstream/{*path}`` does."""
         return self.request(
-            req.method, path, query=dict(req.params), headers=dict(req.headers.items()),
+            req.method,
+            path,
+            query=dict(req.params),
+            headers=dict(req.headers.items()),
             data=req.get_body() or b"",
         )
 

@@ -62,72 +62,95 @@ class Code(Enum):
 
     # -- OBO1xxx: configuration ----------------------------------------------------------
     SETTING_INVALID = (
-        "OBO1001", ConfigurationError, "a setting is missing or invalid",
+        "OBO1001",
+        ConfigurationError,
+        "a setting is missing or invalid",
         "a setting is missing or invalid (the detail and the log's `setting` name it)",
         "fix the app setting; see configuration.md",
     )
     SCOPES_SPAN_RESOURCES = (
-        "OBO1002", ConfigurationError, "one API's scopes name several resources",
-        "one downstream API's scopes name more than one resource (Entra would answer "
-        "AADSTS28000)",
+        "OBO1002",
+        ConfigurationError,
+        "one API's scopes name several resources",
+        "one downstream API's scopes name more than one resource (Entra would answer AADSTS28000)",
         "split them: one named API per resource (configuration.md, named downstream APIs)",
     )
     API_UNDEFINED = (
-        "OBO1003", ConfigurationError, "a function's downstream API has no settings",
+        "OBO1003",
+        ConfigurationError,
+        "a function's downstream API has no settings",
         "a function calls a downstream API that no setting defines (the detail names the "
         "function and the setting)",
         "set `OBO_DOWNSTREAM__<NAME>__BASE_URL` and `__SCOPES`, or fix the name in "
         "`@obo.authorize(apis=...)`",
     )
     API_UNDECLARED = (
-        "OBO1004", ConfigurationError, "a handler used an undeclared downstream API",
+        "OBO1004",
+        ConfigurationError,
+        "a handler used an undeclared downstream API",
         "a handler used a downstream API it did not declare",
         "add the name to `@obo.authorize(apis=[...])`",
     )
 
     # -- OBO2xxx: the request --------------------------------------------------------------
     NO_AUTHORIZATION = (
-        "OBO2001", Unauthorized, "no Authorization header",
+        "OBO2001",
+        Unauthorized,
+        "no Authorization header",
         "no `Authorization` header",
         "send `Authorization: Bearer <access token for API 1>`",
     )
     NOT_BEARER = (
-        "OBO2002", Unauthorized, "not the Bearer scheme",
+        "OBO2002",
+        Unauthorized,
+        "not the Bearer scheme",
         "not the Bearer scheme",
         "use `Bearer`",
     )
     NOT_ONE_BEARER_TOKEN = (
-        "OBO2003", Unauthorized, "not exactly one Bearer token",
+        "OBO2003",
+        Unauthorized,
+        "not exactly one Bearer token",
         "empty or more than one credential, or characters RFC 6750 forbids (also Unicode "
         "whitespace, CR/LF)",
         "send exactly one token",
     )
     AUTHORIZATION_TOO_LARGE = (
-        "OBO2004", Unauthorized, "Authorization header too large",
+        "OBO2004",
+        Unauthorized,
+        "Authorization header too large",
         "header larger than 16 KiB",
         "reduce group claims (groups overage)",
     )
     PATH_REFUSED = (
-        "OBO2101", BadRequest, "downstream path outside the allow-list",
+        "OBO2101",
+        BadRequest,
+        "downstream path outside the allow-list",
         "the downstream path is outside the allow-list: `..` or any segment of only dots "
         "(before a `:`), `;`, `%`, `\\`, `@`, non-ASCII, a scheme, an empty segment "
         "([path containment](security.md#path-containment))",
         "send a plain relative path",
     )
     NO_RELAY = (
-        "OBO2102", NotFound, "no downstream API relayed under this name",
+        "OBO2102",
+        NotFound,
+        "no downstream API relayed under this name",
         "`/api/apis/{name}/...` names no API that allows relaying (the same answer whether "
         "or not the API exists)",
         "set `OBO_DOWNSTREAM__<NAME>__RELAY=true`, or check the name",
     )
     METHOD_NOT_RELAYED = (
-        "OBO2104", MethodNotAllowed, "method not relayed",
+        "OBO2104",
+        MethodNotAllowed,
+        "method not relayed",
         "a method the downstream route does not relay (`Allow` lists GET, POST, PUT, PATCH, "
         "DELETE)",
         "use one of those",
     )
     HEADER_NOT_RELAYABLE = (
-        "OBO2105", BadRequest, "forwarded header not relayable",
+        "OBO2105",
+        BadRequest,
+        "forwarded header not relayable",
         "a forwarded header (`Accept`, `Content-Type`, `If-Match`...) holds characters HTTP "
         "cannot carry as is: controls, CR/LF, non-ASCII, leading or trailing whitespace",
         "send visible ASCII",
@@ -135,7 +158,9 @@ class Code(Enum):
 
     # -- OBO3xxx: the caller's token -------------------------------------------------------
     MALFORMED_TOKEN = (
-        "OBO3001", Unauthorized, "not a well-formed JWT",
+        "OBO3001",
+        Unauthorized,
+        "not a well-formed JWT",
         "not a well-formed JWT: not canonical unpadded base64url in each part, header or "
         "claims not a UTF-8 JSON object, repeated names, too deep, NaN (the detail says "
         "which; [reading the token](security.md#reading-the-callers-token))",
@@ -143,111 +168,151 @@ class Code(Enum):
         "re-encoded string",
     )
     ALGORITHM_REFUSED = (
-        "OBO3002", Unauthorized, "algorithm is not RS256",
+        "OBO3002",
+        Unauthorized,
+        "algorithm is not RS256",
         "algorithm is not RS256 (`none`, HMAC...)",
         "only Entra-signed tokens are accepted",
     )
     UNKNOWN_SIGNING_KEY = (
-        "OBO3003", Unauthorized, "signed with a key the tenant does not publish",
+        "OBO3003",
+        Unauthorized,
+        "signed with a key the tenant does not publish",
         "signed with a key the tenant does not publish (even after a refresh)",
         "a token from another tenant or a forgery; get a new token",
     )
     BAD_SIGNATURE = (
-        "OBO3004", Unauthorized, "signature invalid",
+        "OBO3004",
+        Unauthorized,
+        "signature invalid",
         "signature invalid",
         "the token was altered",
     )
     WRONG_ISSUER = (
-        "OBO3005", Unauthorized, "issuer is not the token's tenant",
+        "OBO3005",
+        Unauthorized,
+        "issuer is not the token's tenant",
         "issuer is not the token's tenant",
         "a token minted elsewhere",
     )
     TENANT_NOT_ALLOWED = (
-        "OBO3006", Unauthorized, "tenant not admitted",
+        "OBO3006",
+        Unauthorized,
+        "tenant not admitted",
         "the token's tenant is not in `OBO_ALLOWED_TENANTS` (or is excluded with `*,-<tid>`)",
         "add the tenant, or `*` for a multi-tenant API",
     )
     WRONG_AUDIENCE = (
-        "OBO3007", Unauthorized, "audience is another API",
+        "OBO3007",
+        Unauthorized,
+        "audience is another API",
         "audience is another API (Entra: AADSTS500131)",
         "request API 1's scope `api://<API 1>/access_as_user`",
     )
     EXPIRED = (
-        "OBO3008", Unauthorized, "expired",
+        "OBO3008",
+        Unauthorized,
+        "expired",
         "expired (Entra: AADSTS500133)",
         "acquire a new token (MSAL `acquire_token_silent`)",
     )
     NOT_YET_VALID = (
-        "OBO3009", Unauthorized, "not valid yet",
+        "OBO3009",
+        Unauthorized,
+        "not valid yet",
         "not valid yet",
         "check the client's clock",
     )
     ID_TOKEN = (
-        "OBO3010", Unauthorized, "an ID token",
+        "OBO3010",
+        Unauthorized,
+        "an ID token",
         "an **ID token** was sent",
         "send the access token for API 1, not the ID token",
     )
     APP_ONLY_TOKEN = (
-        "OBO3011", Unauthorized, "an app-only token",
+        "OBO3011",
+        Unauthorized,
+        "an app-only token",
         "an **app-only** token (client credentials, managed identity)",
         "OBO needs a user's delegated token",
     )
     B2C_TOKEN = (
-        "OBO3012", Unauthorized, "an Azure AD B2C token",
+        "OBO3012",
+        Unauthorized,
+        "an Azure AD B2C token",
         "an **Azure AD B2C** token",
         "B2C does not support OBO: call API 2 from the client with its own token, or use an "
         "Entra ID tenant",
     )
     GRAPH_TOKEN = (
-        "OBO3013", Unauthorized, "a token for Microsoft Graph",
+        "OBO3013",
+        Unauthorized,
+        "a token for Microsoft Graph",
         "a token for **Microsoft Graph**",
         "request API 1's scope instead (Entra: AADSTS500131, and AADSTS50013 since Graph "
         "tokens cannot be verified)",
     )
     SCOPE_MISSING = (
-        "OBO3014", InsufficientScope, "the required scope is missing",
+        "OBO3014",
+        InsufficientScope,
+        "the required scope is missing",
         "the token lacks the required scope (the API's `OBO_REQUIRED_SCOPES`, or the "
         "function's `@obo.authorize(scopes=...)`)",
         "consent/request `access_as_user` (or the scope the detail names)",
     )
     NO_TENANT_ID = (
-        "OBO3015", Unauthorized, "no valid tid",
+        "OBO3015",
+        Unauthorized,
+        "no valid tid",
         "no valid `tid` (a GUID)",
         "only user tokens from Entra ID work",
     )
     NO_OBJECT_ID = (
-        "OBO3016", Unauthorized, "no oid",
+        "OBO3016",
+        Unauthorized,
+        "no oid",
         "no user object id (`oid`); formerly OBO3015",
         "only user tokens from Entra ID work",
     )
     FIELD_MISSING_OR_MISTYPED = (
-        "OBO3017", Unauthorized, "a field Entra always issues is missing or mistyped",
+        "OBO3017",
+        Unauthorized,
+        "a field Entra always issues is missing or mistyped",
         "a field every Entra token carries is missing or of another type: no `kid` in the "
         "header, no `exp` or `iss`, `exp`/`nbf` not JSON numbers, `aud` not one string (the "
         "detail says which); formerly OBO3001, OBO3003 (`kid`) or OBO3007 (`aud`)",
         "send the access token exactly as Entra issued it; this one was not minted by Entra ID",
     )
     TOKEN_UNREADABLE = (
-        "OBO3018", Unauthorized, "reading the token failed unexpectedly",
+        "OBO3018",
+        Unauthorized,
+        "reading the token failed unexpectedly",
         "reading the token raised an error no rule anticipated (the log names its type); "
         "formerly OBO3001",
         "send the access token as Entra issued it; if it is one, report the log line",
     )
     KEYS_UNAVAILABLE = (
-        "OBO3020", DependencyUnavailable, "the tenant's signing keys are unavailable",
+        "OBO3020",
+        DependencyUnavailable,
+        "the tenant's signing keys are unavailable",
         "the tenant's signing keys could not be fetched",
         "Entra unreachable; retry after `Retry-After` (the failure is remembered for 5 s: no "
         "new fetch before)",
     )
     UNKNOWN_TENANT = (
-        "OBO3021", Unauthorized, "Entra ID does not know the tenant",
+        "OBO3021",
+        Unauthorized,
+        "Entra ID does not know the tenant",
         "Entra ID does not know the token's tenant (its discovery answered AADSTS90002 "
         "`invalid_tenant`, or 404)",
         "a forged or mistyped `tid`; remembered for 10 minutes without asking Entra again. A "
         "tenant created minutes ago: wait that long",
     )
     DISCOVERY_BUDGET_SPENT = (
-        "OBO3022", DependencyUnavailable, "too many new tenants at once",
+        "OBO3022",
+        DependencyUnavailable,
+        "too many new tenants at once",
         "too many tenants never seen before are being looked up (the discovery budget, "
         "`OBO_ALLOWED_TENANTS=*` only)",
         "retry after `Retry-After`; tenants already served are unaffected. Sustained: someone "
@@ -257,23 +322,31 @@ class Code(Enum):
 
     # -- OBO4xxx: API 1's credential -------------------------------------------------------
     KEY_VAULT_UNREACHABLE = (
-        "OBO4001", DependencyUnavailable, "Key Vault unreachable",
+        "OBO4001",
+        DependencyUnavailable,
+        "Key Vault unreachable",
         "Key Vault unreachable (no connection, or it dropped)",
         "retry; check networking (private endpoint, firewall). One load is shared by all "
         "waiting requests and its failure answered at once for 5 s",
     )
     KEY_VAULT_FORBIDDEN = (
-        "OBO4002", DependencyFailed, "Key Vault refused the identity",
+        "OBO4002",
+        DependencyFailed,
+        "Key Vault refused the identity",
         "Key Vault refused the identity",
         "grant *Key Vault Certificate User* and *Key Vault Secrets User*",
     )
     CERTIFICATE_NOT_FOUND = (
-        "OBO4003", DependencyFailed, "certificate not found",
+        "OBO4003",
+        DependencyFailed,
+        "certificate not found",
         "certificate not found",
         "check `OBO_CERTIFICATE_NAME` / `OBO_KEY_VAULT_URL`",
     )
     NO_IDENTITY_TOKEN = (
-        "OBO4004", DependencyUnavailable, "no managed identity token",
+        "OBO4004",
+        DependencyUnavailable,
+        "no managed identity token",
         "no managed identity token (for Key Vault, or in secretless mode for API 1's "
         "federated credential): the identity endpoint failed, has no such identity, or "
         "answered something that is not a token; azure-identity does not tell these apart",
@@ -281,30 +354,38 @@ class Code(Enum):
         "mode only)",
     )
     KEY_VAULT_TIMEOUT = (
-        "OBO4005", DependencyTimeout, "Key Vault timed out",
+        "OBO4005",
+        DependencyTimeout,
+        "Key Vault timed out",
         "Key Vault timed out, or did not answer within 8 s",
-        "retry; for 5 s afterwards the same code comes back at once as a 503 with "
-        "`Retry-After`",
+        "retry; for 5 s afterwards the same code comes back at once as a 503 with `Retry-After`",
     )
     NO_PRIVATE_KEY = (
-        "OBO4006", DependencyFailed, "the secret holds no usable private key",
+        "OBO4006",
+        DependencyFailed,
+        "the secret holds no usable private key",
         "the certificate's secret holds no usable private key with its certificate",
         "the certificate must be exportable (PEM or PKCS#12 secret)",
     )
     KEY_VAULT_THROTTLED = (
-        "OBO4007", DependencyUnavailable, "Key Vault answered 429 or 5xx",
+        "OBO4007",
+        DependencyUnavailable,
+        "Key Vault answered 429 or 5xx",
         "Key Vault answered 429 (throttling) or 5xx; formerly OBO4001",
         "retry after `Retry-After`; its failure is answered at once for 5 s",
     )
     IDENTITY_TIMEOUT = (
-        "OBO4008", DependencyTimeout, "the managed identity endpoint timed out",
+        "OBO4008",
+        DependencyTimeout,
+        "the managed identity endpoint timed out",
         "secretless mode: the managed identity endpoint timed out, or did not answer within "
         "about 6 s; formerly OBO4005",
-        "retry; for 5 s afterwards the same code comes back at once as a 503 with "
-        "`Retry-After`",
+        "retry; for 5 s afterwards the same code comes back at once as a 503 with `Retry-After`",
     )
     KEY_VAULT_ANSWER_UNREADABLE = (
-        "OBO4009", DependencyFailed, "Key Vault's answer is not what it documents",
+        "OBO4009",
+        DependencyFailed,
+        "Key Vault's answer is not what it documents",
         "Key Vault's answer is not what it documents (a proxy's page, JSON of another shape, a "
         "secret without a string value); formerly OBO4006",
         "check what answers at `OBO_KEY_VAULT_URL` (a proxy or gateway in the way)",
@@ -312,36 +393,48 @@ class Code(Enum):
 
     # -- OBO5xxx: the exchange with Entra --------------------------------------------------
     ENTRA_THROTTLED = (
-        "OBO5001", DependencyUnavailable, "Entra answered 429 or 5xx",
+        "OBO5001",
+        DependencyUnavailable,
+        "Entra answered 429 or 5xx",
         "Entra answered 429/5xx to the exchange",
         "retry after `Retry-After`; other users are unaffected",
     )
     ENTRA_UNREACHABLE = (
-        "OBO5002", DependencyUnavailable, "Entra unreachable",
+        "OBO5002",
+        DependencyUnavailable,
+        "Entra unreachable",
         "Entra unreachable",
         "outbound networking, DNS, proxy (`OBO_CA_BUNDLE`)",
     )
     ENTRA_ANSWER_UNREADABLE = (
-        "OBO5003", DependencyFailed, "Entra's token answer is not a JSON object",
+        "OBO5003",
+        DependencyFailed,
+        "Entra's token answer is not a JSON object",
         "Entra's answer to the token exchange is not the JSON object it documents (HTML, an "
         "array, a string, `null`)",
         "a proxy or gateway in the way; check `OBO_AUTHORITY_HOST` and outbound networking; "
         "the log has the status and shape",
     )
     ENTRA_ANSWER_UNUSABLE = (
-        "OBO5004", DependencyFailed, "Entra's token answer is unusable",
+        "OBO5004",
+        DependencyFailed,
+        "Entra's token answer is unusable",
         "Entra's token answer is JSON but unusable: `access_token` not a non-empty token "
         "string, `expires_in` missing or not a lifetime (0 < s ≤ 2 days), or neither a token "
         "nor an `error`",
         "a proxy rewriting answers, or an Entra incident; nothing was sent to API 2",
     )
     ENTRA_TIMEOUT = (
-        "OBO5005", DependencyTimeout, "Entra timed out",
+        "OBO5005",
+        DependencyTimeout,
+        "Entra timed out",
         "Entra timed out (the exchange, or MSAL's tenant discovery after 8 s)",
         "retry",
     )
     DISCOVERY_UNREADABLE = (
-        "OBO5006", DependencyFailed, "Entra's discovery answer is not what it documents",
+        "OBO5006",
+        DependencyFailed,
+        "Entra's discovery answer is not what it documents",
         "Entra's answer to MSAL's discovery (instance discovery, the tenant's OpenID "
         "configuration) is not the JSON object it documents, or names no endpoints; "
         "formerly OBO5003",
@@ -349,47 +442,62 @@ class Code(Enum):
         "the log has the status and shape",
     )
     NOT_SAML = (
-        "OBO5010", DependencyFailed, "Entra's answer is not the SAML asked for",
-        "Entra's answer is not the SAML assertion asked for (a JWT, or the other SAML "
-        "version)",
+        "OBO5010",
+        DependencyFailed,
+        "Entra's answer is not the SAML asked for",
+        "Entra's answer is not the SAML assertion asked for (a JWT, or the other SAML version)",
         "`OBO_SAML_ENDPOINT=v1`; configure SAML single sign-on on the downstream's "
         "enterprise application",
     )
 
     # -- OBO6xxx: the downstream API -------------------------------------------------------
     DOWNSTREAM_FAILED = (
-        "OBO6001", DependencyFailed, "the downstream API failed",
+        "OBO6001",
+        DependencyFailed,
+        "the downstream API failed",
         "the downstream API failed (5xx)",
         "see `downstream_status`",
     )
     DOWNSTREAM_TIMEOUT = (
-        "OBO6002", DependencyTimeout, "the downstream API timed out",
+        "OBO6002",
+        DependencyTimeout,
+        "the downstream API timed out",
         "the downstream API timed out",
         "retry",
     )
     DOWNSTREAM_UNREACHABLE = (
-        "OBO6003", DependencyFailed, "the downstream API is unreachable",
+        "OBO6003",
+        DependencyFailed,
+        "the downstream API is unreachable",
         "the downstream API is unreachable",
         "check `OBO_DOWNSTREAM_BASE_URL`",
     )
     DOWNSTREAM_CLAIMS_CHALLENGE = (
-        "OBO6004", DownstreamChallenge, "the downstream API sent a claims challenge",
+        "OBO6004",
+        DownstreamChallenge,
+        "the downstream API sent a claims challenge",
         "the downstream API sent a claims challenge (CAE)",
         "the client signs in again with the `claims` and retries",
     )
     DOWNSTREAM_REFUSED = (
-        "OBO6005", DownstreamError, "the downstream API answered outside 2xx",
+        "OBO6005",
+        DownstreamError,
+        "the downstream API answered outside 2xx",
         "your function called a downstream API (`get`, `post`...) and it answered outside "
         "2xx; `api`, `downstream_status` and `downstream_code` say which and why",
         "fix the call or the API's permissions; or catch `DownstreamError` in the handler",
     )
     DOWNSTREAM_JSON_INVALID = (
-        "OBO6006", DependencyFailed, "the downstream API's JSON is not valid",
+        "OBO6006",
+        DependencyFailed,
+        "the downstream API's JSON is not valid",
         "the downstream API answered with a JSON content type but a body that is not JSON",
         "a proxy or gateway in the way; call it with `request()` to see the raw answer",
     )
     DOWNSTREAM_REDIRECT = (
-        "OBO6007", DependencyFailed, "the downstream API redirected elsewhere",
+        "OBO6007",
+        DependencyFailed,
+        "the downstream API redirected elsewhere",
         "the downstream API redirected outside `OBO_DOWNSTREAM_BASE_URL` (e.g. Graph's 302 "
         "to a pre-authenticated download URL); not relayed",
         "see [security.md](security.md#redirects-from-downstream-apis): use the library with "

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from obo.codes import Code
 from obo.errors import ConfigurationError
 from obo.setting_parsers import invalid
 from obo.settings_table import (
@@ -274,22 +275,30 @@ def _downstream_apis(r: _Reading) -> dict[str, DownstreamSettings]:
         found = named_api_setting(setting)
         if found is None:
             spoiled.add(api)
-            r.record(invalid(
-                setting,
-                f"is not a downstream API setting: use {DOWNSTREAM_PREFIX}<NAME>__<KEY>, NAME "
-                "made of letters, digits and single underscores, KEY one of "
-                f"{', '.join(API_KEYS)}",
-            ))
+            r.record(
+                invalid(
+                    setting,
+                    f"is not a downstream API setting: use {DOWNSTREAM_PREFIX}<NAME>__<KEY>, NAME "
+                    "made of letters, digits and single underscores, KEY one of "
+                    f"{', '.join(API_KEYS)}",
+                )
+            )
         elif api == DEFAULT_API:
             spoiled.add(api)
             r.record(invalid(setting, "cannot be set: the default API is OBO_DOWNSTREAM_<KEY>"))
         else:
             named.setdefault(api, {})[found[1].key] = value or ""
-    apis = {DEFAULT_API: _api(r, DEFAULT_API, {
-        k.key: r.env.get(api_setting(DEFAULT_API, k.key)) or ""
-        for k in DOWNSTREAM_KEYS
-        if k.of_default_api
-    })}
+    apis = {
+        DEFAULT_API: _api(
+            r,
+            DEFAULT_API,
+            {
+                k.key: r.env.get(api_setting(DEFAULT_API, k.key)) or ""
+                for k in DOWNSTREAM_KEYS
+                if k.of_default_api
+            },
+        )
+    }
     for name, given in sorted(named.items()):
         before = len(r.refused)
         read = None if name in spoiled else _api(r, name, given)
@@ -317,20 +326,34 @@ def _scopes_of_one_token(
     assertion for a whole application, asked for as ``<entity id>/.default``."""
     setting = SCOPES.setting(api)
     if token_type != "jwt" and (len(scopes) != 1 or not scopes[0].endswith("/.default")):
-        return r.refuse(setting, invalid(
-            setting.name,
-            f"must be exactly one '<entity id>/.default' when {api_setting(api, 'TOKEN_TYPE')} "
-            "asks for SAML (a SAML assertion is issued for the whole application)",
-        )) or ()
+        return (
+            r.refuse(
+                setting,
+                invalid(
+                    setting.name,
+                    "must be exactly one '<entity id>/.default' when "
+                    f"{api_setting(api, 'TOKEN_TYPE')} asks for SAML (a SAML assertion is "
+                    "issued for the whole application)",
+                ),
+            )
+            or ()
+        )
     resources = {_resource(s) for s in scopes} - {None}
     if len(resources) > 1:
-        return r.refuse(setting, ConfigurationError(
-            "OBO1002",
-            f"Setting {setting.name} names scopes of {len(resources)} resources; one "
-            "token is issued for one resource (Entra would answer AADSTS28000). Declare "
-            f"another downstream API ({DOWNSTREAM_PREFIX}<NAME>__SCOPES) for the other one.",
-            setting=setting.name,
-        )) or ()
+        return (
+            r.refuse(
+                setting,
+                ConfigurationError(
+                    Code.SCOPES_SPAN_RESOURCES,
+                    f"Setting {setting.name} names scopes of {len(resources)} resources; one "
+                    "token is issued for one resource (Entra would answer AADSTS28000). Declare "
+                    f"another downstream API ({DOWNSTREAM_PREFIX}<NAME>__SCOPES) for the other "
+                    "one.",
+                    setting=setting.name,
+                ),
+            )
+            or ()
+        )
     return scopes
 
 
@@ -340,4 +363,3 @@ def _resource(scope: str) -> str | None:
         return None
     resource, _, _ = scope.rpartition("/")
     return resource.rstrip("/") or "https://graph.microsoft.com"
-

@@ -19,6 +19,7 @@ from obo import token_rules
 from obo.aadsts import describe
 from obo.claims import numeric_date, tenant_id, tenant_named_in, token_kind
 from obo.claims import relative as relative  # re-exported: the CLI and its tests use it here
+from obo.codes import Code
 from obo.config import Settings
 from obo.token_rules import LEEWAY, Finding
 from obo.validation import peek
@@ -87,7 +88,7 @@ def diagnose(token: str, settings: Mapping[str, str], now: float | None = None) 
     }
     findings = [
         Finding(
-            "OBO1001",
+            Code.SETTING_INVALID,
             f"Cannot check the token against {name}: "
             + refused.get(name, "it defaults to OBO_TENANT_ID, which is missing or invalid."),
             f"Set {name}, or pass --settings local.settings.json.",
@@ -102,7 +103,7 @@ def diagnose(token: str, settings: Mapping[str, str], now: float | None = None) 
 def _as_dict(finding: Finding) -> dict[str, Any]:
     entry = describe(finding.aadsts) if finding.aadsts else None
     return {
-        "code": finding.code,
+        "code": finding.code.value,
         "aadsts": f"AADSTS{finding.aadsts}" if finding.aadsts else None,
         "message": finding.message,
         "fix": finding.fix or (entry.fix if entry else ""),
@@ -111,18 +112,24 @@ def _as_dict(finding: Finding) -> dict[str, Any]:
 
 
 def _notes(facts: Mapping[str, Any], now: float) -> list[str]:
-    notes = ["Signature not checked offline: a token signed with keys its tenant does not "
-             "publish (another tenant's) would still fail with AADSTS50013."]
+    notes = [
+        "Signature not checked offline: a token signed with keys its tenant does not "
+        "publish (another tenant's) would still fail with AADSTS50013."
+    ]
     exp = facts["expires_at"]
     if exp is not None and exp <= now < exp + LEEWAY:
-        notes.append(f"The token expired {relative(now - exp)} ago: API 1 still accepts it "
-                     f"({LEEWAY} s of clock skew), but Entra may refuse to exchange it "
-                     "(AADSTS500133). The client should acquire a new one.")
+        notes.append(
+            f"The token expired {relative(now - exp)} ago: API 1 still accepts it "
+            f"({LEEWAY} s of clock skew), but Entra may refuse to exchange it "
+            "(AADSTS500133). The client should acquire a new one."
+        )
     if facts["guest"] and facts["tenant"]:
         right = facts["authority"] or f"{{OBO_AUTHORITY_HOST}}/{facts['tenant']}"
-        notes.append(f"Guest account (home: {facts['home_tenant']}): exchange at {right}, the "
-                     "tenant that issued this token. /common or /organizations would be the "
-                     "wrong authority: they resolve to the user's home tenant (AADSTS50020).")
+        notes.append(
+            f"Guest account (home: {facts['home_tenant']}): exchange at {right}, the "
+            "tenant that issued this token. /common or /organizations would be the "
+            "wrong authority: they resolve to the user's home tenant (AADSTS50020)."
+        )
     return notes
 
 

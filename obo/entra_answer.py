@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obo.aadsts import describe
+from obo.codes import Code
 from obo.errors import (
     ClaimsChallenge,
     DependencyFailed,
@@ -78,7 +79,8 @@ class EntraAnswer:
             ids=_ids(body),
             challenge=bool(claims) or error == "interaction_required",
             claims=claims if isinstance(claims, str) else "",
-            suberror=suberror if isinstance(suberror, str) and _ERROR_NAME.fullmatch(suberror)
+            suberror=suberror
+            if isinstance(suberror, str) and _ERROR_NAME.fullmatch(suberror)
             else None,
         )
 
@@ -125,9 +127,9 @@ class EntraAnswerUnreadable(EntraFailure):
 
     outcome = "unreadable"
 
-    def __init__(self, status: int, why: str) -> None:
+    def __init__(self, status: int, why: str, *, discovery: bool = False) -> None:
         super().__init__(f"Entra answered {status} with {why}")
-        self.status, self.why = status, why
+        self.status, self.why, self.discovery = status, why, discovery
 
 
 class EntraTimeout(EntraFailure):
@@ -151,25 +153,25 @@ def entra_failures(scopes: Sequence[str]) -> Iterator[None]:
         raise _refused(exc.answer, scopes) from exc
     except EntraUnavailable as exc:
         raise DependencyUnavailable(
-            "OBO5001",
+            Code.ENTRA_THROTTLED,
             f"Entra ID answered {exc.status} to the token exchange; try again later.",
             retry_after=exc.retry_after,
             **exc.answer.ids,
         ) from exc
     except EntraAnswerUnreadable as exc:
         raise DependencyFailed(
-            "OBO5003",
+            Code.DISCOVERY_UNREADABLE if exc.discovery else Code.ENTRA_ANSWER_UNREADABLE,
             f"Entra ID answered the token exchange (or its discovery) with {exc.status} "
             f"and {exc.why}, not the JSON object it documents.",
             public_detail="Entra ID's answer to the token exchange could not be read.",
         ) from exc
     except EntraTimeout as exc:
         raise DependencyTimeout(
-            "OBO5005", "Entra ID did not answer the token exchange in time."
+            Code.ENTRA_TIMEOUT, "Entra ID did not answer the token exchange in time."
         ) from exc
     except EntraUnreachable as exc:
         raise DependencyUnavailable(
-            "OBO5002", "Entra ID is unreachable for the token exchange.", retry_after=5
+            Code.ENTRA_UNREACHABLE, "Entra ID is unreachable for the token exchange.", retry_after=5
         ) from exc
 
 
@@ -255,7 +257,7 @@ def _number(value: Any) -> float | None:
 
 def _malformed(why: str) -> DependencyFailed:
     return DependencyFailed(
-        "OBO5004",
+        Code.ENTRA_ANSWER_UNUSABLE,
         f"Entra ID's answer to the token exchange is not usable: {why}.",
         public_detail="Entra ID's answer to the token exchange is not usable.",
     )

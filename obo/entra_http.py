@@ -48,13 +48,21 @@ class EntraHttpClient:
         return self._checked(self._send("POST", url, kwargs))
 
     def get(self, url: str, **kwargs: Any) -> Any:
-        response = self._checked(self._send("GET", url, kwargs))
+        """MSAL's GETs are discovery (instance and tenant metadata): an unreadable answer
+        is told apart from an unreadable token answer (OBO5006, not OBO5003)."""
+        try:
+            response = self._checked(self._send("GET", url, kwargs))
+        except EntraAnswerUnreadable as exc:
+            exc.discovery = True
+            raise
         if response.status_code == 200 and url.split("?")[0].endswith(
             "/.well-known/openid-configuration"
         ):
             document = response.json()
             if not all(isinstance(document.get(f), str) for f in _DISCOVERY_FIELDS):
-                raise EntraAnswerUnreadable(200, "a discovery document without its endpoints")
+                raise EntraAnswerUnreadable(
+                    200, "a discovery document without its endpoints", discovery=True
+                )
         return response
 
     def _send(self, method: str, url: str, kwargs: dict[str, Any]) -> Any:

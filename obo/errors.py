@@ -289,9 +289,7 @@ class DependencyUnavailable(DependencyError):
     status = 503
     title = "A service this API depends on is unavailable"
 
-    def __init__(
-        self, code: Code | str, detail: str, retry_after: int = 5, **extra: Any
-    ) -> None:
+    def __init__(self, code: Code | str, detail: str, retry_after: int = 5, **extra: Any) -> None:
         super().__init__(code, detail, **extra)
         self.retry_after = max(1, int(retry_after))
 

@@ -34,6 +34,7 @@ import requests
 
 from obo import telemetry
 from obo.cache import OboToken
+from obo.codes import Code
 from obo.config import DownstreamSettings, Settings
 from obo.credentials import ClientCredential, CredentialSource
 from obo.entra_answer import (
@@ -247,7 +248,7 @@ class Exchanger:
                     deadline=DISCOVERY_DEADLINE,
                     remember_failure=DISCOVERY_FAILURE_MEMO,
                     too_slow=lambda: DependencyTimeout(
-                        "OBO5005", "Entra ID did not answer tenant discovery in time."
+                        Code.ENTRA_TIMEOUT, "Entra ID did not answer tenant discovery in time."
                     ),
                     clock=self._clock,
                     name="msal-discovery",

@@ -169,4 +169,3 @@ def shared_store(settings: Settings, clock: Callable[[], float]) -> RedisStore |
         clock=clock,
         identity_client_id=settings.managed_identity_client_id,
     )
-

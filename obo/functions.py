@@ -188,11 +188,15 @@ def _response(value: Any) -> func.HttpResponse:
         return func.HttpResponse(value.body, status_code=value.status, headers=value.headers)
     if isinstance(value, dict | list):
         return func.HttpResponse(
-            json.dumps(value), status_code=200, mimetype="application/json",
+            json.dumps(value),
+            status_code=200,
+            mimetype="application/json",
             headers={"Cache-Control": "no-store"},
         )
-    raise TypeError(f"a handler returned {type(value).__name__}: return a dict, list, "
-                    "Result or func.HttpResponse")
+    raise TypeError(
+        f"a handler returned {type(value).__name__}: return a dict, list, "
+        "Result or func.HttpResponse"
+    )
 
 
 def _names(value: str | Iterable[str]) -> list[str]:

@@ -204,8 +204,7 @@ class KeySource:
     def _budget_exhausted(self) -> DependencyUnavailable:
         return DependencyUnavailable(
             Code.DISCOVERY_BUDGET_SPENT,
-            "Too many tenants this API has not seen before are being looked up; "
-            "try again shortly.",
+            "Too many tenants this API has not seen before are being looked up; try again shortly.",
             retry_after=max(1, math.ceil(self._budget.wait())),
         )
 

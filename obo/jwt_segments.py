@@ -158,4 +158,3 @@ def _bad_text(text: str) -> bool:
     except UnicodeEncodeError:  # a lone surrogate from a \\ud800-style escape
         return True
     return False
-

@@ -59,9 +59,7 @@ class ManagedIdentitySource:
         # through a session that keeps no cookies (obo.transport), not azure-core's own
         session = session or new_session(settings.ca_bundle)
         client_id = settings.managed_identity_client_id
-        self._identity_factory = identity_factory or (
-            lambda: _managed_identity(session, client_id)
-        )
+        self._identity_factory = identity_factory or (lambda: _managed_identity(session, client_id))
         self._clock = clock
         self._identity: Any = None  # azure-identity's credential, built on first use
         self._current = ManagedIdentityAssertion(self._token)

@@ -125,6 +125,7 @@ class RedisStore:
 
     def poll(self, name: str, lock: str) -> tuple[bytes | None, bool] | None:
         """(the entry, whether ``lock`` is still held) in one round trip; ``None``: no Redis."""
+
         def both(r: redis.Redis) -> list[Any]:
             pipe = r.pipeline(transaction=False)
             pipe.get(name)

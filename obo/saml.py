@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from xml.etree.ElementTree import ParseError, XMLPullParser
 
+from obo.codes import Code
 from obo.credentials import ClientCredential
 from obo.errors import DependencyFailed
 
@@ -85,7 +86,7 @@ def _root_tag(xml: bytes) -> str | None:
 
 def _not_saml(wanted: str, why: str) -> DependencyFailed:
     return DependencyFailed(
-        "OBO5010",
+        Code.NOT_SAML,
         f"Entra ID's answer is not the {wanted} assertion that was requested: {why}. Check "
         "OBO_SAML_ENDPOINT and that the downstream application is configured for SAML "
         "single sign-on.",

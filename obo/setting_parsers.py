@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from obo.codes import Code
 from obo.errors import ConfigurationError
 from obo.logsafe import loggable_url
 
@@ -32,7 +33,7 @@ def invalid(name: str, why: str, for_operators: str = "") -> ConfigurationError:
     (the log only) may add what is safe to show, such as a URL without its query."""
     public = f"Setting {name} {why}."
     detail = f"{public} {for_operators}" if for_operators else public
-    return ConfigurationError("OBO1001", detail, public_detail=public, setting=name)
+    return ConfigurationError(Code.SETTING_INVALID, detail, public_detail=public, setting=name)
 
 
 def split(value: str) -> list[str]:

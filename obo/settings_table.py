@@ -123,7 +123,7 @@ BASE_URL = ApiKey(
     p.https_url,
     "`https://` URL",
     "the API's base URL: only paths below it can be reached (the default API's through "
-    "`/api/me`, `/api/downstream/{path}`, `apis[\"default\"]`)",
+    '`/api/me`, `/api/downstream/{path}`, `apis["default"]`)',
     required="is required (the downstream API's https:// URL)",
     placeholder=UNSET_URL,
 )

@@ -26,11 +26,11 @@ from obo.claims import (
     token_kind,
     v1_issuer,
 )
+from obo.codes import Code
 from obo.config import Settings
 
 LEEWAY = 60  # seconds of clock skew tolerated on exp/nbf
 _AS_ISSUED = "Send the access token exactly as Entra issued it."
-MISSING_SCOPE = "OBO3014"  # the one finding answered 403 insufficient_scope, not 401
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Finding:
     token, and ``fix`` what to do: both for ``diagnose``, which has no answer to relay.
     """
 
-    code: str
+    code: Code
     message: str
     fix: str = ""  # empty: the AADSTS table's fix applies (obo/aadsts.py)
     aadsts: int | None = None
@@ -89,7 +89,7 @@ def exchangeable(header: Header, claims: Claims, context: Context) -> Finding | 
     kind = token_kind(header, claims, context.audiences)
     if kind == "b2c":
         return Finding(
-            "OBO3012",
+            Code.B2C_TOKEN,
             "This token comes from Azure AD B2C, which does not support the On-Behalf-Of "
             "flow. Call the downstream API from the client with its own token, or use an "
             "Entra ID (workforce) tenant for this API.",
@@ -100,7 +100,7 @@ def exchangeable(header: Header, claims: Claims, context: Context) -> Finding | 
     aud, expected, client = claims.get("aud"), context.expected_audiences, context.client_id
     if not isinstance(aud, str):  # Entra's tokens carry exactly one audience
         return Finding(
-            "OBO3007",
+            Code.FIELD_MISSING_OR_MISTYPED,
             f"The token's audience must be one string ({expected}).",
             context.ask(),
             500131,
@@ -109,7 +109,7 @@ def exchangeable(header: Header, claims: Claims, context: Context) -> Finding | 
     not_user = 50027 if ours else 500131  # Entra checks the audience before the token type
     if kind == "graph":  # Entra checks the signature first, which only Graph can verify
         return Finding(
-            "OBO3013",
+            Code.GRAPH_TOKEN,
             f"This is an access token for Microsoft Graph (aud '{aud}'); this API needs a "
             f"token whose audience is {expected}. Request the scope "
             f"api://{client}/access_as_user. Entra would refuse the "
@@ -120,7 +120,7 @@ def exchangeable(header: Header, claims: Claims, context: Context) -> Finding | 
         )
     if kind == "id_token":
         return Finding(
-            "OBO3010",
+            Code.ID_TOKEN,
             "This is an ID token. Send the access token for this API (scope "
             f"api://{client}/access_as_user), not the ID token: an ID "
             "token proves a sign-in to the client app and cannot be exchanged.",
@@ -130,7 +130,7 @@ def exchangeable(header: Header, claims: Claims, context: Context) -> Finding | 
         )
     if kind == "app_only":
         return Finding(
-            "OBO3011",
+            Code.APP_ONLY_TOKEN,
             "This is an app-only token (no 'scp'; client credentials or managed identity). "
             "The On-Behalf-Of flow needs a delegated token from a signed-in user.",
             "Send the access token a signed-in user obtained for API 1.",
@@ -138,7 +138,7 @@ def exchangeable(header: Header, claims: Claims, context: Context) -> Finding | 
         )
     if context.audiences is not None and not ours:
         return Finding(
-            "OBO3007",
+            Code.WRONG_AUDIENCE,
             f"The token's audience is '{aud}', but this API expects {expected}. Entra "
             "would answer AADSTS500131 (assertion audience does not match the client app). "
             "Request a token for this API's scope, not for another app.",
@@ -153,7 +153,7 @@ def exchangeable(header: Header, claims: Claims, context: Context) -> Finding | 
 def tenant_named(header: Header, claims: Claims, context: Context) -> Finding | None:
     if tenant_id(claims) is None:  # every later rule reads the tenant
         return Finding(
-            "OBO3015",
+            Code.NO_TENANT_ID,
             "The token carries no valid tenant id (tid).",
             "Only tokens from an Entra ID tenant can be exchanged.",
         )
@@ -167,7 +167,7 @@ def tenant_allowed(header: Header, claims: Claims, context: Context) -> Finding 
     if context.settings.tenant_allowed(tid):
         return None
     return Finding(
-        "OBO3006",
+        Code.TENANT_NOT_ALLOWED,
         f"Users of tenant {tid} may not call this API (OBO_ALLOWED_TENANTS).",
         f"Add {tid} to OBO_ALLOWED_TENANTS (or * for any tenant) if its users may call API 1; "
         "an admin there consents to API 1.",
@@ -180,7 +180,7 @@ def algorithm(header: Header, claims: Claims, context: Context) -> Finding | Non
     if header.get("alg") == "RS256":
         return None
     return Finding(
-        "OBO3002",
+        Code.ALGORITHM_REFUSED,
         f"Token algorithm '{header.get('alg')}' is not accepted; Entra signs RS256.",
         "Only tokens Entra signed are accepted.",
     )
@@ -190,7 +190,9 @@ def key_named(header: Header, claims: Claims, context: Context) -> Finding | Non
     kid = header.get("kid")
     if isinstance(kid, str) and kid:
         return None
-    return Finding("OBO3003", "The token names no signing key (kid).", _AS_ISSUED)
+    return Finding(
+        Code.FIELD_MISSING_OR_MISTYPED, "The token names no signing key (kid).", _AS_ISSUED
+    )
 
 
 # -- 4. what the signature vouches for ---------------------------------------------------------
@@ -199,7 +201,9 @@ def required_claims(header: Header, claims: Claims, context: Context) -> Finding
     if all(claims.get(name) is not None for name in ("exp", "iss", "aud", "tid")):
         return None
     return Finding(
-        "OBO3001", "The token is not a valid JWT (MissingRequiredClaimError).", _AS_ISSUED
+        Code.FIELD_MISSING_OR_MISTYPED,
+        "The token is not a valid JWT (MissingRequiredClaimError).",
+        _AS_ISSUED,
     )
 
 
@@ -220,7 +224,7 @@ def issuer(header: Header, claims: Claims, context: Context) -> Finding | None:
         else f"Tenant {tid} issues v{version} tokens as '{expected}', not '{iss}'"
     )
     return Finding(
-        "OBO3005",
+        Code.WRONG_ISSUER,
         f"The token's issuer is not tenant {tid}'s (expected '{expected}' for a v{version} token).",
         f"{cause}. Send a token tenant {tid} issued for API 1; check that OBO_AUTHORITY_HOST "
         f"({host}) is the token's cloud.",
@@ -232,7 +236,11 @@ def issuer(header: Header, claims: Claims, context: Context) -> Finding | None:
 def lifetime_numbers(header: Header, claims: Claims, context: Context) -> Finding | None:
     exp, nbf = claims.get("exp"), claims.get("nbf", 0)  # a missing exp: required_claims
     if (exp is not None and numeric_date(exp) is None) or numeric_date(nbf) is None:
-        return Finding("OBO3001", "The token's exp/nbf claims are not numbers.", _AS_ISSUED)
+        return Finding(
+            Code.FIELD_MISSING_OR_MISTYPED,
+            "The token's exp/nbf claims are not numbers.",
+            _AS_ISSUED,
+        )
     return None
 
 
@@ -246,7 +254,7 @@ def not_expired(header: Header, claims: Claims, context: Context) -> Finding | N
 def expired() -> Finding:
     """Also what the validator answers for a remembered token that has since expired."""
     return Finding(
-        "OBO3008",
+        Code.EXPIRED,
         "The token has expired; the client should acquire a new one (Entra would answer "
         "AADSTS500133).",
         aadsts=500133,
@@ -259,7 +267,7 @@ def valid_yet(header: Header, claims: Claims, context: Context) -> Finding | Non
     if nbf is None or nbf - LEEWAY <= now:
         return None
     return Finding(
-        "OBO3009",
+        Code.NOT_YET_VALID,
         "The token is not valid yet (nbf is in the future).",
         f"It becomes valid in {relative(nbf - now)}: check the clocks of the client and of "
         "this machine.",
@@ -272,7 +280,7 @@ def user_object(header: Header, claims: Claims, context: Context) -> Finding | N
     if not _users_token_for_api(header, claims, context) or (isinstance(oid, str) and oid):
         return None
     return Finding(
-        "OBO3015",
+        Code.NO_OBJECT_ID,
         "The token carries no user object id (oid).",
         "Send a token a user obtained by signing in.",
     )
@@ -287,7 +295,7 @@ def scope(header: Header, claims: Claims, context: Context) -> Finding | None:
     if frozenset(scp.split() if isinstance(scp, str) else ()) & required:
         return None
     return Finding(
-        MISSING_SCOPE,
+        Code.SCOPE_MISSING,
         f"The token lacks the delegated scope {' or '.join(sorted(required))} this API requires.",
         f"Have the client request api://{context.client_id}/{sorted(required)[0]}; the user or "
         f"an admin of tenant {tenant_id(claims)} consents to it.",

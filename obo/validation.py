@@ -29,6 +29,7 @@ from obo import jwt_segments, token_rules
 from obo.cache import ExpiringLru
 from obo.claims import tenant_id
 from obo.claims import token_kind as token_kind  # re-exported: callers import it from here
+from obo.codes import Code
 from obo.config import Settings
 from obo.errors import InsufficientScope, OboError, Unauthorized
 from obo.jwks import KeySource, UnknownKey
@@ -92,7 +93,9 @@ class TokenValidator:
             raise
         except Exception as exc:  # noqa: BLE001 - untrusted input must never become a 500
             log.warning("token refused: reading it raised %s", type(exc).__name__)
-            raise Unauthorized("OBO3001", "The bearer token could not be read.") from None
+            raise Unauthorized(
+                Code.TOKEN_UNREADABLE, "The bearer token could not be read."
+            ) from None
         remember_until = min(caller.expires_at + LEEWAY, self._clock() + REMEMBER_FOR)
         self._validated.put(digest, caller, remember_until)
         return caller
@@ -123,7 +126,7 @@ class TokenValidator:
     def _refusal(self, finding: token_rules.Finding) -> OboError:
         """The error API 1 answers for ``finding``: 403 ``insufficient_scope`` naming the
         scopes for a missing scope (RFC 6750 section 3.1), else 401 ``invalid_token``."""
-        if finding.code == token_rules.MISSING_SCOPE:
+        if finding.code is Code.SCOPE_MISSING:
             wanted = tuple(sorted(self._settings.required_scopes))
             return InsufficientScope(finding.code, finding.message, wanted)
         return _unauthorized(finding)
@@ -139,7 +142,8 @@ class TokenValidator:
             )
         except UnknownKey:
             raise Unauthorized(
-                "OBO3003", "The token is signed with a key its tenant does not publish."
+                Code.UNKNOWN_SIGNING_KEY,
+                "The token is signed with a key its tenant does not publish.",
             ) from None
         try:
             return jwt.decode(
@@ -151,12 +155,14 @@ class TokenValidator:
                 options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
             )
         except jwt.InvalidSignatureError:
-            raise Unauthorized("OBO3004", "The token's signature is not valid.") from None
+            raise Unauthorized(Code.BAD_SIGNATURE, "The token's signature is not valid.") from None
         except jwt.InvalidAudienceError:
-            raise Unauthorized("OBO3007", "The token's audience is not this API.") from None
+            raise Unauthorized(
+                Code.WRONG_AUDIENCE, "The token's audience is not this API."
+            ) from None
         except (jwt.PyJWTError, ValueError, TypeError, RecursionError) as exc:
             raise Unauthorized(
-                "OBO3001", f"The token is not a valid JWT ({type(exc).__name__})."
+                Code.MALFORMED_TOKEN, f"The token is not a valid JWT ({type(exc).__name__})."
             ) from None
 
 
@@ -202,4 +208,6 @@ def peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _malformed(exc: jwt_segments.MalformedToken) -> Unauthorized:
-    return Unauthorized("OBO3001", f"The bearer token is not a well-formed JWT: {exc.reason}.")
+    return Unauthorized(
+        Code.MALFORMED_TOKEN, f"The bearer token is not a well-formed JWT: {exc.reason}."
+    )

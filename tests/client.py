@@ -50,8 +50,12 @@ def call(
         name = "relay"
         route_params["name"], _, route_params["path"] = route.removeprefix("apis/").partition("/")
     request = func.HttpRequest(
-        method, f"http://localhost:7071/api/{route}", headers=sent, params=query or {},
-        route_params=route_params, body=body,
+        method,
+        f"http://localhost:7071/api/{route}",
+        headers=sent,
+        params=query or {},
+        route_params=route_params,
+        body=body,
     )
     response = HANDLERS[name](request)
     return Reply(response.status_code, dict(response.headers), response.get_body())

@@ -45,8 +45,12 @@ def _running_stack(clock: Clock) -> Iterator[DevStack]:
 def stack(_running_stack: DevStack, clock: Clock) -> Iterator[DevStack]:
     """The shared stack with faults cleared and counters zeroed for this test."""
     services = (
-        _running_stack.entra, _running_stack.vault, _running_stack.identity,
-        _running_stack.graph, _running_stack.saml_api, _running_stack.orders,
+        _running_stack.entra,
+        _running_stack.vault,
+        _running_stack.identity,
+        _running_stack.graph,
+        _running_stack.saml_api,
+        _running_stack.orders,
     )
     for service in services:
         service.clear_faults()
@@ -65,10 +69,19 @@ def stack(_running_stack: DevStack, clock: Clock) -> Iterator[DevStack]:
 
 # azure-identity variables that would pick another credential than the managed identity
 _AZURE_IDENTITY_NOISE = (
-    "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_USERNAME", "AZURE_PASSWORD",
-    "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST", "AZURE_TOKEN_CREDENTIALS",
-    "MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_USERNAME",
+    "AZURE_PASSWORD",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+    "AZURE_TOKEN_CREDENTIALS",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "IMDS_ENDPOINT",
     "AZURE_POD_IDENTITY_AUTHORITY_HOST",
 )
 
@@ -126,6 +139,7 @@ def configure(stack: DevStack, monkeypatch: pytest.MonkeyPatch, clock: Clock, sl
 
 
 # -- a real redis-server for the shared cache (OBO_CACHE_URL) -----------------------------
+
 
 @pytest.fixture(scope="session")
 def _redis_session():

@@ -55,8 +55,12 @@ def json_values(max_leaves: int = 12) -> st.SearchStrategy[Any]:
     """Any JSON value, odd ones included: huge and negative numbers, NaN-free floats, deep
     nesting, empty containers, control characters and non-ASCII text."""
     scalars = st.one_of(
-        st.none(), st.booleans(), st.integers(), st.integers(min_value=-(10**40), max_value=10**40),
-        st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.integers(min_value=-(10**40), max_value=10**40),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=12),
     )
     return st.recursive(
         scalars,
@@ -68,7 +72,8 @@ def json_values(max_leaves: int = 12) -> st.SearchStrategy[Any]:
 
 
 ODD_CLAIM = st.one_of(
-    json_values(4), st.sampled_from([True, False, "nan", "inf", "-1", 1e308, -1e308, 10**30, 0]),
+    json_values(4),
+    st.sampled_from([True, False, "nan", "inf", "-1", 1e308, -1e308, 10**30, 0]),
 )
 
 
@@ -82,7 +87,7 @@ def _respell(segment: str, how: int) -> str:
     if how == 2 and tail in (2, 3):
         return segment[:-1] + ALPHABET[(ALPHABET.index(segment[-1]) + 1) % 64]
     if how == 3:
-        return segment[: len(segment) // 2] + "\n" + segment[len(segment) // 2:]
+        return segment[: len(segment) // 2] + "\n" + segment[len(segment) // 2 :]
     return segment + "A"
 
 
@@ -99,7 +104,7 @@ def mutated(draw: st.DrawFn, valid: st.SearchStrategy[str]) -> str:
         at = draw(st.integers(0, len(token)))
         junk = draw(st.text(alphabet=ALPHABET + "=+/. \t\n%\x00\u00e9", max_size=3))
         cut = draw(st.integers(0, 3))
-        return token[:at] + junk + token[at + cut:]
+        return token[:at] + junk + token[at + cut :]
     if kind == 2:  # another spelling of one segment
         part = draw(st.integers(0, 2))
         parts[part] = _respell(parts[part], draw(st.integers(0, 4)))
@@ -135,11 +140,32 @@ def mutated(draw: st.DrawFn, valid: st.SearchStrategy[str]) -> str:
     return token[: draw(st.integers(0, len(token)))]  # truncated
 
 
-CLAIM_NAMES = ["exp", "nbf", "iat", "tid", "oid", "scp", "aud", "iss", "ver", "azp", "appid",
-               "roles", "idtyp", "nonce", "tfp", "acr", "idp", "acct", "name", "upn"]
+CLAIM_NAMES = [
+    "exp",
+    "nbf",
+    "iat",
+    "tid",
+    "oid",
+    "scp",
+    "aud",
+    "iss",
+    "ver",
+    "azp",
+    "appid",
+    "roles",
+    "idtyp",
+    "nonce",
+    "tfp",
+    "acr",
+    "idp",
+    "acct",
+    "name",
+    "upn",
+]
 
 
 # -- what left the process --------------------------------------------------------------------
+
 
 def outbound(stack: Any) -> int:
     """Requests the stand-ins have answered so far (matched routes or not): Entra, Key Vault,

@@ -16,16 +16,23 @@ PAGE = (ROOT / "docs" / "adopting.md").read_text()
 
 
 def snippet(after: str) -> str:
-    section = PAGE[PAGE.index(after):]
+    section = PAGE[PAGE.index(after) :]
     return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
 
 
 def test_the_pages_function_works_as_written(app_settings, stack, tmp_path):
     app = tmp_path / "function_app.py"
-    app.write_text((ROOT / "function_app.py").read_text() + "\n\n" + snippet("## 2. Write the function"))
+    app.write_text(
+        (ROOT / "function_app.py").read_text() + "\n\n" + snippet("## 2. Write the function")
+    )
     with FunctionsHost(app, port=0, stream=io.StringIO()) as host:
+
         def get(token: str) -> requests.Response:
-            return requests.get(f"{host.url}/api/dashboard", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            return requests.get(
+                f"{host.url}/api/dashboard",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
 
         token = stack.seed.user_token(stack.seed.alice, scopes=["access_as_user", "Dashboard.Read"])
         reply = get(token)

@@ -12,8 +12,16 @@ TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJ0aWQiOiJ0In0.c2ln"
 
 @pytest.mark.parametrize(
     "header",
-    [f"Bearer {TOKEN}", f"bearer {TOKEN}", f"BEARER {TOKEN}", f"Bearer    {TOKEN}",
-     f" Bearer {TOKEN}\t", f"\tBearer {TOKEN} ", "Bearer abc+/~_-.==", "Bearer a"],
+    [
+        f"Bearer {TOKEN}",
+        f"bearer {TOKEN}",
+        f"BEARER {TOKEN}",
+        f"Bearer    {TOKEN}",
+        f" Bearer {TOKEN}\t",
+        f"\tBearer {TOKEN} ",
+        "Bearer abc+/~_-.==",
+        "Bearer a",
+    ],
 )
 def test_accepted(header):
     assert bearer_token(header) == header.strip(" \t").partition(" ")[2].lstrip(" ")
@@ -46,7 +54,7 @@ def test_accepted(header):
         ("Bearer a=b", "OBO2003", True),
         (f"Bearer \u0435{TOKEN}", "OBO2003", True),
         (f"Bearer {TOKEN[:-1]}\uff0e", "OBO2003", True),  # full-width dot
-        (f"Bearer \"{TOKEN}\"", "OBO2003", True),
+        (f'Bearer "{TOKEN}"', "OBO2003", True),
         ("Bearer " + "a" * 17000, "OBO2004", True),
     ],
 )

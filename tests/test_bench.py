@@ -12,13 +12,20 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_benchmark_smoke_run_prints_its_table():
     done = subprocess.run(
         [sys.executable, "-m", "bench.bench_obo", "--smoke", "--iterations", "50"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| this project, warm path, 50 cached users |" in done.stdout
     assert "| memory per cached user (validation + OBO token) |" in done.stdout
     # single flight holds even in a smoke run: one exchange for ten simultaneous requests
-    assert "| Entra calls for 10 concurrent first requests of one user | 1 (10/10 answered 200) |" in done.stdout
+    assert (
+        "| Entra calls for 10 concurrent first requests of one user | 1 (10/10 answered 200) |"
+        in done.stdout
+    )
 
 
 def test_fleet_benchmark_smoke_run_prints_its_tables():
@@ -27,7 +34,11 @@ def test_fleet_benchmark_smoke_run_prints_its_tables():
     require_redis_server()
     done = subprocess.run(
         [sys.executable, "-m", "bench.bench_fleet", "--smoke"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     # one exchange per user whatever the number of instances, when they share Redis

@@ -35,12 +35,6 @@ SOURCES = [
 # In the registry, raised once the raise sites in files other helpers rewrote for issue 10
 # use them: validation.py (OBO3016 oid, OBO3017, OBO3018), entra_http.py/exchange.py (OBO5006).
 # The coordinator empties this set as it converts them.
-NOT_RAISED_YET = {
-    Code.NO_OBJECT_ID,
-    Code.FIELD_MISSING_OR_MISTYPED,
-    Code.TOKEN_UNREADABLE,
-    Code.DISCOVERY_UNREADABLE,
-}
 _CODE_STRING = re.compile(r"[\"'](OBO\d{4})[\"']")
 _CODE_MEMBER = re.compile(r"\bCode\.([A-Z][A-Z0-9_]*)\b")
 
@@ -68,7 +62,9 @@ def _code_of(node: ast.expr) -> Code | None:
 
 def _raise_sites() -> list[tuple[str, str, Code]]:
     """``(where, class name, code)`` for every construction of an error class in the
-    product's source whose first argument is a code (member or string)."""
+    product's source whose first argument is a code (member or string), and every token
+    rule's ``Finding``, which the validator raises as Unauthorized (InsufficientScope for a
+    missing scope)."""
     classes = _error_classes()
     sites = []
     for path in SOURCES:
@@ -77,7 +73,15 @@ def _raise_sites() -> list[tuple[str, str, Code]]:
                 continue
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            code = _code_of(node.args[0]) if name in classes else None
+            code = _code_of(node.args[0]) if name in classes or name == "Finding" else None
+            if code is not None and name == "Finding":  # a token rule (see _refusal), or
+                name = (  # diagnose's report of a refused setting
+                    "ConfigurationError"
+                    if code.error is ConfigurationError
+                    else "InsufficientScope"
+                    if code is Code.SCOPE_MISSING
+                    else "Unauthorized"
+                )
             if code is not None:
                 sites.append((f"{path.relative_to(ROOT)}:{node.lineno}", str(name), code))
     return sites
@@ -137,7 +141,7 @@ def test_every_registered_code_is_raised_somewhere():
     text = "\n".join(p.read_text() for p in SOURCES if p.name != "codes.py")
     used = {Code[name] for name in _CODE_MEMBER.findall(text)}
     used |= {lookup(value) for value in _CODE_STRING.findall(text)}
-    assert set(Code) - used == NOT_RAISED_YET
+    assert set(Code) - used == set()
 
 
 def test_errors_are_caught_by_type_not_by_code_or_message():
@@ -182,8 +186,12 @@ def test_an_unknown_or_misplaced_code_fails_where_it_is_raised(build, error):
 
 @pytest.mark.parametrize(
     "cls, code",
-    [(DependencyFailed, "AADSTS700016"), (DependencyFailed, "invalid_grant"),
-     (Forbidden, "AADSTS65001"), (ClaimsChallenge, "AADSTS50076")],
+    [
+        (DependencyFailed, "AADSTS700016"),
+        (DependencyFailed, "invalid_grant"),
+        (Forbidden, "AADSTS65001"),
+        (ClaimsChallenge, "AADSTS50076"),
+    ],
 )
 def test_entra_codes_pass_through_untouched(cls, code):
     extra = {"claims": "{}"} if cls is ClaimsChallenge else {}
@@ -203,8 +211,9 @@ def test_a_remembered_failure_keeps_its_code_and_the_callers_detail():
             public_detail="Key Vault did not answer in time for the API's credential.",
         )
 
-    loads = SharedLoad(load, deadline=5, remember_failure=5, too_slow=lambda: None,
-                       clock=lambda: 100.0)
+    loads = SharedLoad(
+        load, deadline=5, remember_failure=5, too_slow=lambda: None, clock=lambda: 100.0
+    )
     with pytest.raises(DependencyTimeout) as first:
         loads.get()
     with pytest.raises(RememberedFailure) as again:

@@ -25,15 +25,22 @@ def test_defaults_follow_the_design():
     assert s.required_scopes == {"access_as_user"}
     assert s.downstream_base_url == "https://graph.microsoft.com/v1.0"
     assert s.downstream_scopes == ("https://graph.microsoft.com/User.Read",)
-    assert s.authority("8a1f0000-0000-0000-0000-000000000001").endswith("/8a1f0000-0000-0000-0000-000000000001")
+    assert s.authority("8a1f0000-0000-0000-0000-000000000001").endswith(
+        "/8a1f0000-0000-0000-0000-000000000001"
+    )
     assert (s.downstream_token_type, s.saml_endpoint, s.trace_verbose) == ("jwt", "v1", False)
 
 
 def test_saml_downstream_names_its_entity_id():
-    s = Settings.from_env({
-        **GOOD, "OBO_DOWNSTREAM_TOKEN_TYPE": "SAML1", "OBO_SAML_ENDPOINT": "v2",
-        "OBO_DOWNSTREAM_SCOPES": "https://erp.example/saml/.default", "OBO_TRACE": "verbose",
-    })
+    s = Settings.from_env(
+        {
+            **GOOD,
+            "OBO_DOWNSTREAM_TOKEN_TYPE": "SAML1",
+            "OBO_SAML_ENDPOINT": "v2",
+            "OBO_DOWNSTREAM_SCOPES": "https://erp.example/saml/.default",
+            "OBO_TRACE": "verbose",
+        }
+    )
     assert (s.downstream_token_type, s.saml_endpoint, s.trace_verbose) == ("saml1", "v2", True)
     assert s.saml_resource == "https://erp.example/saml"
 
@@ -77,7 +84,11 @@ def test_bad_setting_names_itself(name, value, fragment):
 def test_managed_identity_credential_needs_no_key_vault():
     env = {k: v for k, v in GOOD.items() if k not in ("OBO_KEY_VAULT_URL", "OBO_CERTIFICATE_NAME")}
     s = Settings.from_env({**env, "OBO_CLIENT_CREDENTIAL": "managed_identity"})
-    assert (s.client_credential, s.key_vault_url, s.certificate_name) == ("managed_identity", "", "")
+    assert (s.client_credential, s.key_vault_url, s.certificate_name) == (
+        "managed_identity",
+        "",
+        "",
+    )
     assert s.federation_audience == "api://AzureADTokenExchange"
     with pytest.raises(ConfigurationError, match="OBO_KEY_VAULT_URL"):
         Settings.from_env(env)  # the certificate (default) does need it
@@ -94,7 +105,9 @@ def test_federation_audience_follows_the_cloud():
 )
 def test_saml_needs_exactly_one_default_scope(scopes):
     with pytest.raises(ConfigurationError) as info:
-        Settings.from_env({**GOOD, "OBO_DOWNSTREAM_TOKEN_TYPE": "saml2", "OBO_DOWNSTREAM_SCOPES": scopes})
+        Settings.from_env(
+            {**GOOD, "OBO_DOWNSTREAM_TOKEN_TYPE": "saml2", "OBO_DOWNSTREAM_SCOPES": scopes}
+        )
     assert info.value.extra["setting"] == "OBO_DOWNSTREAM_SCOPES"
     assert "<entity id>/.default" in info.value.detail
 
@@ -130,7 +143,9 @@ def test_partial_settings_name_what_they_could_not_read(name):
 
 def test_partial_settings_from_nothing():
     settings, refused = Settings.partial({})
-    assert {"OBO_TENANT_ID", "OBO_CLIENT_ID", "OBO_KEY_VAULT_URL", "OBO_CERTIFICATE_NAME"} <= set(refused)
+    assert {"OBO_TENANT_ID", "OBO_CLIENT_ID", "OBO_KEY_VAULT_URL", "OBO_CERTIFICATE_NAME"} <= set(
+        refused
+    )
     assert settings.tenant_id == UNSET_ID  # a placeholder, reported by name in ``refused``
 
 
@@ -142,23 +157,43 @@ ORDERS = {
 
 
 def test_named_apis_beside_the_default_and_graph():
-    s = Settings.from_env({**GOOD, **ORDERS, "OBO_DOWNSTREAM__Orders__RELAY": "True",
-                           "OBO_DOWNSTREAM__ERP__BASE_URL": "https://erp.example",
-                           "OBO_DOWNSTREAM__ERP__SCOPES": "https://erp.example/saml/.default",
-                           "OBO_DOWNSTREAM__ERP__TOKEN_TYPE": "saml2"})
+    s = Settings.from_env(
+        {
+            **GOOD,
+            **ORDERS,
+            "OBO_DOWNSTREAM__Orders__RELAY": "True",
+            "OBO_DOWNSTREAM__ERP__BASE_URL": "https://erp.example",
+            "OBO_DOWNSTREAM__ERP__SCOPES": "https://erp.example/saml/.default",
+            "OBO_DOWNSTREAM__ERP__TOKEN_TYPE": "saml2",
+        }
+    )
     assert sorted(s.apis) == ["default", "erp", "graph", "orders"]
     orders = s.apis["orders"]
     assert (orders.base_url, orders.scopes, orders.token_type, orders.relay) == (
-        "https://orders.example/api", ("api://orders/Orders.Read",), "jwt", True)
-    assert (s.apis["erp"].token_type, s.apis["erp"].saml_resource) == ("saml2", "https://erp.example/saml")
-    assert s.apis["default"].relay is False and s.default_api.setting("SCOPES") == "OBO_DOWNSTREAM_SCOPES"
+        "https://orders.example/api",
+        ("api://orders/Orders.Read",),
+        "jwt",
+        True,
+    )
+    assert (s.apis["erp"].token_type, s.apis["erp"].saml_resource) == (
+        "saml2",
+        "https://erp.example/saml",
+    )
+    assert (
+        s.apis["default"].relay is False
+        and s.default_api.setting("SCOPES") == "OBO_DOWNSTREAM_SCOPES"
+    )
 
 
 def test_graph_is_built_in_and_can_be_overridden():
     s = Settings.from_env(GOOD)
     assert (s.apis["graph"].base_url, s.apis["graph"].scopes) == (
-        "https://graph.microsoft.com/v1.0", ("https://graph.microsoft.com/User.Read",))
-    s = Settings.from_env({**GOOD, "OBO_DOWNSTREAM__GRAPH__BASE_URL": "https://graph.microsoft.us/v1.0"})
+        "https://graph.microsoft.com/v1.0",
+        ("https://graph.microsoft.com/User.Read",),
+    )
+    s = Settings.from_env(
+        {**GOOD, "OBO_DOWNSTREAM__GRAPH__BASE_URL": "https://graph.microsoft.us/v1.0"}
+    )
     assert s.apis["graph"].base_url == "https://graph.microsoft.us/v1.0"
 
 
@@ -168,21 +203,74 @@ SECRET_LOOKING = "https://user:hunter2@orders.example/api?sig=hunter2"
 @pytest.mark.parametrize(
     ("changes", "code", "setting", "fragment"),
     [
-        ({"OBO_DOWNSTREAM__ORDERS__BASE_URL": ""}, "OBO1001", "OBO_DOWNSTREAM__ORDERS__BASE_URL", "is required"),
-        ({"OBO_DOWNSTREAM__ORDERS__BASE_URL": SECRET_LOOKING}, "OBO1001",
-         "OBO_DOWNSTREAM__ORDERS__BASE_URL", "https:// URL without query"),
-        ({"OBO_DOWNSTREAM__ORDERS__SCOPES": "api://orders/Orders.Read https://graph.microsoft.com/User.Read"},
-         "OBO1002", "OBO_DOWNSTREAM__ORDERS__SCOPES", "2 resources"),
-        ({"OBO_DOWNSTREAM__ORDERS__SCOPES": "api://orders/Orders.Read User.Read"},
-         "OBO1002", "OBO_DOWNSTREAM__ORDERS__SCOPES", "AADSTS28000"),
-        ({"OBO_DOWNSTREAM__ORDERS__SCOPE": "x"}, "OBO1001", "OBO_DOWNSTREAM__ORDERS__SCOPE", "BASE_URL, SCOPES"),
-        ({"OBO_DOWNSTREAM__OR-DERS__SCOPES": "x"}, "OBO1001", "OBO_DOWNSTREAM__OR-DERS__SCOPES", "single underscores"),
-        ({"OBO_DOWNSTREAM__DEFAULT__SCOPES": "x"}, "OBO1001", "OBO_DOWNSTREAM__DEFAULT__SCOPES", "OBO_DOWNSTREAM_<KEY>"),
-        ({"OBO_DOWNSTREAM__ORDERS__TOKEN_TYPE": "saml3"}, "OBO1001", "OBO_DOWNSTREAM__ORDERS__TOKEN_TYPE", "jwt, saml2"),
-        ({"OBO_DOWNSTREAM__ORDERS__RELAY": "yes"}, "OBO1001", "OBO_DOWNSTREAM__ORDERS__RELAY", "true or false"),
-        ({"OBO_DOWNSTREAM__ORDERS__TOKEN_TYPE": "saml2"}, "OBO1001", "OBO_DOWNSTREAM__ORDERS__SCOPES", "/.default"),
-        ({"OBO_DOWNSTREAM_SCOPES": "https://graph.microsoft.com/User.Read api://x/y"}, "OBO1002",
-         "OBO_DOWNSTREAM_SCOPES", "resources"),
+        (
+            {"OBO_DOWNSTREAM__ORDERS__BASE_URL": ""},
+            "OBO1001",
+            "OBO_DOWNSTREAM__ORDERS__BASE_URL",
+            "is required",
+        ),
+        (
+            {"OBO_DOWNSTREAM__ORDERS__BASE_URL": SECRET_LOOKING},
+            "OBO1001",
+            "OBO_DOWNSTREAM__ORDERS__BASE_URL",
+            "https:// URL without query",
+        ),
+        (
+            {
+                "OBO_DOWNSTREAM__ORDERS__SCOPES": "api://orders/Orders.Read https://graph.microsoft.com/User.Read"
+            },
+            "OBO1002",
+            "OBO_DOWNSTREAM__ORDERS__SCOPES",
+            "2 resources",
+        ),
+        (
+            {"OBO_DOWNSTREAM__ORDERS__SCOPES": "api://orders/Orders.Read User.Read"},
+            "OBO1002",
+            "OBO_DOWNSTREAM__ORDERS__SCOPES",
+            "AADSTS28000",
+        ),
+        (
+            {"OBO_DOWNSTREAM__ORDERS__SCOPE": "x"},
+            "OBO1001",
+            "OBO_DOWNSTREAM__ORDERS__SCOPE",
+            "BASE_URL, SCOPES",
+        ),
+        (
+            {"OBO_DOWNSTREAM__OR-DERS__SCOPES": "x"},
+            "OBO1001",
+            "OBO_DOWNSTREAM__OR-DERS__SCOPES",
+            "single underscores",
+        ),
+        (
+            {"OBO_DOWNSTREAM__DEFAULT__SCOPES": "x"},
+            "OBO1001",
+            "OBO_DOWNSTREAM__DEFAULT__SCOPES",
+            "OBO_DOWNSTREAM_<KEY>",
+        ),
+        (
+            {"OBO_DOWNSTREAM__ORDERS__TOKEN_TYPE": "saml3"},
+            "OBO1001",
+            "OBO_DOWNSTREAM__ORDERS__TOKEN_TYPE",
+            "jwt, saml2",
+        ),
+        (
+            {"OBO_DOWNSTREAM__ORDERS__RELAY": "yes"},
+            "OBO1001",
+            "OBO_DOWNSTREAM__ORDERS__RELAY",
+            "true or false",
+        ),
+        (
+            {"OBO_DOWNSTREAM__ORDERS__TOKEN_TYPE": "saml2"},
+            "OBO1001",
+            "OBO_DOWNSTREAM__ORDERS__SCOPES",
+            "/.default",
+        ),
+        (
+            {"OBO_DOWNSTREAM_SCOPES": "https://graph.microsoft.com/User.Read api://x/y"},
+            "OBO1002",
+            "OBO_DOWNSTREAM_SCOPES",
+            "resources",
+        ),
     ],
 )
 def test_a_bad_named_api_setting_names_itself_never_its_value(changes, code, setting, fragment):
@@ -194,13 +282,20 @@ def test_a_bad_named_api_setting_names_itself_never_its_value(changes, code, set
 
 
 def test_scopes_of_one_resource_and_openid_are_one_api():
-    s = Settings.from_env({**GOOD, "OBO_DOWNSTREAM_SCOPES": "User.Read Mail.Read openid "
-                           "https://graph.microsoft.com/GroupMember.Read.All"})
+    s = Settings.from_env(
+        {
+            **GOOD,
+            "OBO_DOWNSTREAM_SCOPES": "User.Read Mail.Read openid "
+            "https://graph.microsoft.com/GroupMember.Read.All",
+        }
+    )
     assert len(s.default_api.scopes) == 4
 
 
 def test_partial_settings_leave_a_bad_named_api_out():
-    settings, refused = Settings.partial({**GOOD, **ORDERS, "OBO_DOWNSTREAM__ORDERS__BASE_URL": "http://x"})
+    settings, refused = Settings.partial(
+        {**GOOD, **ORDERS, "OBO_DOWNSTREAM__ORDERS__BASE_URL": "http://x"}
+    )
     assert set(refused) == {"OBO_DOWNSTREAM__ORDERS__BASE_URL"}
     assert "orders" not in settings.apis and "graph" in settings.apis
 
@@ -270,10 +365,17 @@ def test_every_placeholder_is_a_value_its_setting_accepts(setting):
 
 
 def test_partial_settings_collect_every_refusal_in_one_pass():
-    bad = {name: REFUSED[name][0] for name in ("OBO_CLIENT_ID", "OBO_TRACE", "OBO_CACHE_URL",
-                                              "OBO_DOWNSTREAM_TOKEN_TYPE")}
-    env = {**GOOD, **ORDERS, **bad, "OBO_DOWNSTREAM__ORDERS__RELAY": "maybe",
-           "OBO_DOWNSTREAM__HR__SCOPE": "x"}
+    bad = {
+        name: REFUSED[name][0]
+        for name in ("OBO_CLIENT_ID", "OBO_TRACE", "OBO_CACHE_URL", "OBO_DOWNSTREAM_TOKEN_TYPE")
+    }
+    env = {
+        **GOOD,
+        **ORDERS,
+        **bad,
+        "OBO_DOWNSTREAM__ORDERS__RELAY": "maybe",
+        "OBO_DOWNSTREAM__HR__SCOPE": "x",
+    }
     settings, refused = Settings.partial(env)
     assert set(refused) == {*bad, "OBO_DOWNSTREAM__ORDERS__RELAY", "OBO_DOWNSTREAM__HR__SCOPE"}
     assert all(name in reason and MARK not in reason for name, reason in refused.items())
@@ -285,8 +387,14 @@ def test_partial_settings_collect_every_refusal_in_one_pass():
 
 
 def test_the_key_vault_settings_are_ignored_with_the_managed_identity():
-    s = Settings.from_env({**GOOD, "OBO_CLIENT_CREDENTIAL": "managed_identity",
-                           "OBO_KEY_VAULT_URL": "not a url", "OBO_CERTIFICATE_NAME": "bad/name"})
+    s = Settings.from_env(
+        {
+            **GOOD,
+            "OBO_CLIENT_CREDENTIAL": "managed_identity",
+            "OBO_KEY_VAULT_URL": "not a url",
+            "OBO_CERTIFICATE_NAME": "bad/name",
+        }
+    )
     assert (s.key_vault_url, s.certificate_name) == ("", "")
 
 
@@ -312,21 +420,39 @@ def test_a_secret_bearing_setting_shows_nothing_of_its_value_even_to_the_log():
 def test_azure_client_id_is_read_into_the_settings_not_the_obo_table():
     assert Settings.from_env(GOOD).managed_identity_client_id is None
     client = "3f1c0000-0000-0000-0000-0000000000aa"
-    assert Settings.from_env({**GOOD, "AZURE_CLIENT_ID": f" {client} "}).managed_identity_client_id == client
+    assert (
+        Settings.from_env({**GOOD, "AZURE_CLIENT_ID": f" {client} "}).managed_identity_client_id
+        == client
+    )
     assert "AZURE_CLIENT_ID" not in SETTING_NAMES
 
 
 def test_modes_are_typed_literals_the_code_compares_against():
-    s = Settings.from_env({**GOOD, "OBO_CLIENT_CREDENTIAL": "Managed_Identity",
-                           "OBO_SAML_ENDPOINT": "V2", "OBO_TRACE": "VERBOSE"})
+    s = Settings.from_env(
+        {
+            **GOOD,
+            "OBO_CLIENT_CREDENTIAL": "Managed_Identity",
+            "OBO_SAML_ENDPOINT": "V2",
+            "OBO_TRACE": "VERBOSE",
+        }
+    )
     assert (s.client_credential, s.saml_endpoint, s.trace, s.trace_verbose) == (
-        "managed_identity", "v2", "verbose", True)
+        "managed_identity",
+        "v2",
+        "verbose",
+        True,
+    )
     assert settings_table.TOKEN_TYPES == ("jwt", "saml2", "saml1")
 
 
 def test_a_named_api_has_the_keys_of_the_default_api_and_relay():
     assert [k.key for k in settings_table.DOWNSTREAM_KEYS if k.of_default_api] == [
-        name.removeprefix("OBO_DOWNSTREAM_") for name in SETTING_NAMES if name.startswith("OBO_DOWNSTREAM_")
+        name.removeprefix("OBO_DOWNSTREAM_")
+        for name in SETTING_NAMES
+        if name.startswith("OBO_DOWNSTREAM_")
     ]
-    assert settings_table.named_api_setting("OBO_DOWNSTREAM__Hr_Api__relay") == ("hr_api", settings_table.RELAY)
+    assert settings_table.named_api_setting("OBO_DOWNSTREAM__Hr_Api__relay") == (
+        "hr_api",
+        settings_table.RELAY,
+    )
     assert settings_table.named_api_setting("OBO_DOWNSTREAM__HR__SCOPE") is None

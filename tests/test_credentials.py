@@ -56,7 +56,9 @@ def test_pkcs12_secret_is_used_like_pem(configure, stack):
 
 def test_secret_without_private_key_is_refused():
     with pytest.raises(ValueError):
-        parse_certificate("v1", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", None)
+        parse_certificate(
+            "v1", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", None
+        )
 
 
 def test_certificate_repr_never_shows_the_key(service, stack):

@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_demo_round_trip_completes_and_shows_no_token():
     result = subprocess.run(
         [sys.executable, "-m", "devstack", "demo", "--once", "--port", "0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -40,7 +43,10 @@ def test_shared_cache_demo_second_instance_answers_with_no_exchange():
     require_redis_server()
     result = subprocess.run(
         [sys.executable, "-m", "devstack", "demo", "--shared-cache", "--once"],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout

@@ -41,7 +41,9 @@ from devstack.stack import DevStack
 GRAPH = "https://graph.microsoft.com"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-CONSENTED_GRAPH_SCOPES = "GroupMember.Read.All Mail.Read User.Read User.ReadBasic.All"  # seed: api -> graph in Contoso
+CONSENTED_GRAPH_SCOPES = (
+    "GroupMember.Read.All Mail.Read User.Read User.ReadBasic.All"  # seed: api -> graph in Contoso
+)
 
 
 # -- plumbing ---------------------------------------------------------------------------
@@ -84,7 +86,8 @@ def x5t_s256(cert: x509.Certificate) -> str:
 
 def pem_key(key: rsa.RSAPrivateKey) -> str:
     return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
 
@@ -107,10 +110,16 @@ def get(stack: DevStack, path: str) -> requests.Response:
 
 
 def post_token(
-    stack: DevStack, tenant_ref: str, data: dict[str, str], *, v1: bool = False,
+    stack: DevStack,
+    tenant_ref: str,
+    data: dict[str, str],
+    *,
+    v1: bool = False,
 ) -> requests.Response:
     return requests.post(
-        token_endpoint(stack, tenant_ref, v1=v1), data=data, verify=str(stack.ca.ca_file),
+        token_endpoint(stack, tenant_ref, v1=v1),
+        data=data,
+        verify=str(stack.ca.ca_file),
         timeout=10,
     )
 
@@ -125,7 +134,10 @@ def certificate_credential(stack: DevStack) -> dict[str, str]:
 
 
 def confidential(
-    stack: DevStack, tenant_ref: str, *, client_id: str | None = None,
+    stack: DevStack,
+    tenant_ref: str,
+    *,
+    client_id: str | None = None,
     credential: dict[str, str] | str | None = None,
 ) -> tuple[msal.ConfidentialClientApplication, RecordingSession]:
     http = RecordingSession(stack)
@@ -140,9 +152,16 @@ def confidential(
 
 
 def client_assertion(
-    stack: DevStack, audience: str, *, key: rsa.RSAPrivateKey | None = None,
-    cert: x509.Certificate | None = None, alg: str = "RS256", iss: str | None = None,
-    sub: str | None = None, lifetime: int = 600, jti: str | None = None,
+    stack: DevStack,
+    audience: str,
+    *,
+    key: rsa.RSAPrivateKey | None = None,
+    cert: x509.Certificate | None = None,
+    alg: str = "RS256",
+    iss: str | None = None,
+    sub: str | None = None,
+    lifetime: int = 600,
+    jti: str | None = None,
 ) -> str:
     """A client assertion built by hand, in the "certificate credentials" format."""
     seed = stack.seed
@@ -163,8 +182,12 @@ def client_assertion(
 
 
 def client_credentials_form(
-    stack: DevStack, tenant_ref: str, assertion: str | None = None, *,
-    client_id: str | None = None, scope: str = f"{GRAPH}/.default",
+    stack: DevStack,
+    tenant_ref: str,
+    assertion: str | None = None,
+    *,
+    client_id: str | None = None,
+    scope: str = f"{GRAPH}/.default",
 ) -> dict[str, str]:
     return {
         "grant_type": "client_credentials",
@@ -197,7 +220,11 @@ def assert_http_error(resp: requests.Response, status: int, error: str, code: in
 
 
 def assert_msal_error(
-    result: dict[str, Any], http: RecordingSession, status: int, error: str, code: int,
+    result: dict[str, Any],
+    http: RecordingSession,
+    status: int,
+    error: str,
+    code: int,
 ) -> str:
     """An error MSAL passed through; status and correlation come from the recorded wire."""
     assert "access_token" not in result, result
@@ -210,7 +237,9 @@ def assert_msal_error(
 
 
 def obo(
-    stack: DevStack, user_assertion: str, scopes: list[str] | None = None,
+    stack: DevStack,
+    user_assertion: str,
+    scopes: list[str] | None = None,
     tenant_ref: str | None = None,
 ) -> tuple[dict[str, Any], RecordingSession]:
     """API 1 exchanging ``user_assertion`` with MSAL at a tenant authority (Contoso)."""
@@ -245,7 +274,8 @@ def test_discovery_for_a_verified_domain_names_the_tenant_id_as_issuer(stack: De
 
 @pytest.mark.parametrize("alias", ["common", "organizations"])
 def test_discovery_for_multi_tenant_aliases_has_a_tenantid_placeholder(
-    stack: DevStack, alias: str,
+    stack: DevStack,
+    alias: str,
 ) -> None:
     base = stack.entra.base_url
     doc = get(stack, f"/{alias}/v2.0/.well-known/openid-configuration").json()
@@ -283,12 +313,16 @@ def test_jwks_has_several_keys_per_tenant_that_verify_its_tokens(stack: DevStack
     assert kids[seed.contoso.id] | kids[seed.fabrikam.id] <= common
 
     doc = get(stack, f"/{seed.contoso.id}/v2.0/.well-known/openid-configuration").json()
-    keyset = jwt.PyJWKSet.from_dict(requests.get(
-        doc["jwks_uri"], verify=str(stack.ca.ca_file), timeout=10).json())
+    keyset = jwt.PyJWKSet.from_dict(
+        requests.get(doc["jwks_uri"], verify=str(stack.ca.ca_file), timeout=10).json()
+    )
     token = seed.user_token(seed.alice)
     claims = jwt.decode(
-        token, keyset[jwt.get_unverified_header(token)["kid"]].key, algorithms=["RS256"],
-        audience=seed.api.app_id, issuer=doc["issuer"],
+        token,
+        keyset[jwt.get_unverified_header(token)["kid"]].key,
+        algorithms=["RS256"],
+        audience=seed.api.app_id,
+        issuer=doc["issuer"],
     )
     assert claims["oid"] == seed.alice.object_ids[seed.contoso.id]
 
@@ -302,8 +336,12 @@ def test_v1_discovery_has_the_sts_windows_net_issuer(stack: DevStack) -> None:
     v1_keys = get(stack, f"/{tid}/discovery/keys").json()["keys"]
     v2_keys = get(stack, f"/{tid}/discovery/v2.0/keys").json()["keys"]
     assert v1_keys == v2_keys
-    assert_http_error(get(stack, "/nowhere.example/.well-known/openid-configuration"), 400,
-                      "invalid_tenant", 90002)
+    assert_http_error(
+        get(stack, "/nowhere.example/.well-known/openid-configuration"),
+        400,
+        "invalid_tenant",
+        90002,
+    )
 
 
 # -- MSAL On-Behalf-Of (v2) ----------------------------------------------------------------
@@ -363,7 +401,8 @@ def test_common_authority_serves_the_users_home_tenant(stack: DevStack) -> None:
     # For a guest /common means her home tenant (Fabrikam), which did not issue the Contoso
     # token she presents: it is not a Contoso token she gets but a signature refusal.
     guest = app.acquire_token_on_behalf_of(
-        seed.user_token(seed.carol, seed.contoso), [f"{GRAPH}/User.Read"])
+        seed.user_token(seed.carol, seed.contoso), [f"{GRAPH}/User.Read"]
+    )
     assert_msal_error(guest, http, 400, "invalid_grant", 50013)
     assert stack.entra.calls("token", "common") == 2
 
@@ -425,17 +464,23 @@ def test_v1_obo_with_resource_and_a_hand_built_assertion(stack: DevStack) -> Non
     endpoint = token_endpoint(stack, contoso.id, v1=True)
     assertion = client_assertion(stack, endpoint)  # RS256, x5t = base64url(SHA-1(DER))
     assert jwt.get_unverified_header(assertion)["x5t"] == b64url(
-        hashlib.sha1(der(seed.api_certificate)).digest())
-    resp = requests.post(endpoint, data={
-        "grant_type": JWT_BEARER,
-        "client_id": seed.api.app_id,
-        "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": assertion,
-        "resource": GRAPH,
-        "requested_token_use": "on_behalf_of",
-        "assertion": seed.user_token(seed.alice),
-        "scope": "openid",
-    }, verify=str(stack.ca.ca_file), timeout=10)
+        hashlib.sha1(der(seed.api_certificate)).digest()
+    )
+    resp = requests.post(
+        endpoint,
+        data={
+            "grant_type": JWT_BEARER,
+            "client_id": seed.api.app_id,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion,
+            "resource": GRAPH,
+            "requested_token_use": "on_behalf_of",
+            "assertion": seed.user_token(seed.alice),
+            "scope": "openid",
+        },
+        verify=str(stack.ca.ca_file),
+        timeout=10,
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["resource"] == GRAPH
@@ -474,14 +519,16 @@ def test_wrong_client_secret_is_invalid_client(stack: DevStack) -> None:
     secret = "devstack~" + secrets.token_urlsafe(24)
     seed.other_api.secrets.append(secret)
     try:
-        good, _ = confidential(stack, seed.contoso.id, client_id=seed.other_api.app_id,
-                               credential=secret)
+        good, _ = confidential(
+            stack, seed.contoso.id, client_id=seed.other_api.app_id, credential=secret
+        )
         result = good.acquire_token_for_client([f"{GRAPH}/.default"])
         assert "access_token" in result, result
         assert claims_of(result["access_token"])["appid"] == seed.other_api.app_id
 
-        bad, http = confidential(stack, seed.contoso.id, client_id=seed.other_api.app_id,
-                                 credential="not-" + secret)
+        bad, http = confidential(
+            stack, seed.contoso.id, client_id=seed.other_api.app_id, credential="not-" + secret
+        )
         result = bad.acquire_token_for_client([f"{GRAPH}/.default"])
         assert_msal_error(result, http, 401, "invalid_client", 7000215)
     finally:
@@ -490,8 +537,11 @@ def test_wrong_client_secret_is_invalid_client(stack: DevStack) -> None:
 
 def test_unregistered_certificate_is_refused(stack: DevStack) -> None:
     key, cert = Directory.new_certificate("CN=not-registered")
-    app, http = confidential(stack, stack.seed.contoso.id, credential={
-        "private_key": pem_key(key), "public_certificate": pem_cert(cert)})
+    app, http = confidential(
+        stack,
+        stack.seed.contoso.id,
+        credential={"private_key": pem_key(key), "public_certificate": pem_cert(cert)},
+    )
     result = app.acquire_token_for_client([f"{GRAPH}/.default"])
     description = assert_msal_error(result, http, 401, "invalid_client", 700027)
     assert "not registered on application" in description
@@ -504,8 +554,9 @@ def test_assertion_signed_by_another_key_claiming_the_registered_x5t_is_refused(
     tid = seed.contoso.id
     impostor, _ = Directory.new_certificate("CN=impostor")
     # The header names API 1's real certificate; the signature is the impostor's.
-    forged = client_assertion(stack, token_endpoint(stack, tid), key=impostor,
-                              cert=seed.api_certificate)
+    forged = client_assertion(
+        stack, token_endpoint(stack, tid), key=impostor, cert=seed.api_certificate
+    )
     resp = post_token(stack, tid, client_credentials_form(stack, tid, forged))
     description = assert_http_error(resp, 401, "invalid_client", 700027)
     assert "signature" in description
@@ -516,9 +567,16 @@ def test_hs256_client_assertion_is_refused(stack: DevStack) -> None:
     tid = seed.contoso.id
     now = int(time.time())
     hs256 = jwt.encode(
-        {"aud": token_endpoint(stack, tid), "iss": seed.api.app_id, "sub": seed.api.app_id,
-         "jti": str(uuid.uuid4()), "nbf": now, "exp": now + 600},
-        secrets.token_bytes(32), algorithm="HS256",
+        {
+            "aud": token_endpoint(stack, tid),
+            "iss": seed.api.app_id,
+            "sub": seed.api.app_id,
+            "jti": str(uuid.uuid4()),
+            "nbf": now,
+            "exp": now + 600,
+        },
+        secrets.token_bytes(32),
+        algorithm="HS256",
         headers={"x5t": x5t(seed.api_certificate)},
     )
     resp = post_token(stack, tid, client_credentials_form(stack, tid, hs256))
@@ -595,7 +653,9 @@ def test_hand_built_ps256_assertion_with_x5t_s256_is_accepted(stack: DevStack) -
     resp = post_token(stack, tid, client_credentials_form(stack, tid, assertion))
     assert resp.status_code == 200, resp.text
     assert stack.entra.last_client_assertion_header == {
-        "alg": "PS256", "typ": "JWT", "x5t#S256": x5t_s256(stack.seed.api_certificate),
+        "alg": "PS256",
+        "typ": "JWT",
+        "x5t#S256": x5t_s256(stack.seed.api_certificate),
         "x5c_present": False,
     }
 
@@ -603,8 +663,11 @@ def test_hand_built_ps256_assertion_with_x5t_s256_is_accepted(stack: DevStack) -
 def test_msal_rs256_assertion_with_sha1_thumbprint_is_accepted(stack: DevStack) -> None:
     seed = stack.seed
     sha1_hex = hashlib.sha1(der(seed.api_certificate)).hexdigest()
-    app, _ = confidential(stack, seed.contoso.id, credential={
-        "private_key": pem_key(seed.api_key), "thumbprint": sha1_hex})
+    app, _ = confidential(
+        stack,
+        seed.contoso.id,
+        credential={"private_key": pem_key(seed.api_key), "thumbprint": sha1_hex},
+    )
     result = app.acquire_token_on_behalf_of(seed.user_token(seed.alice), [f"{GRAPH}/User.Read"])
     assert "access_token" in result, result
     header = stack.entra.last_client_assertion_header
@@ -628,7 +691,8 @@ def test_obo_assertion_signed_by_another_tenant_is_refused(stack: DevStack) -> N
 def test_obo_with_a_graph_token_is_refused(stack: DevStack) -> None:
     seed = stack.seed
     graph_token = stack.directory.user_token(
-        seed.alice, seed.contoso, seed.spa, seed.graph, ["User.Read"])
+        seed.alice, seed.contoso, seed.spa, seed.graph, ["User.Read"]
+    )
     assert "nonce" in jwt.get_unverified_header(graph_token)
     result, http = obo(stack, graph_token)
     assert_msal_error(result, http, 400, "invalid_grant", 50013)
@@ -637,7 +701,8 @@ def test_obo_with_a_graph_token_is_refused(stack: DevStack) -> None:
 def test_obo_with_a_token_for_another_api_is_refused(stack: DevStack) -> None:
     seed = stack.seed
     orders_token = stack.directory.user_token(
-        seed.alice, seed.contoso, seed.spa, seed.other_api, ["Orders.Read"])
+        seed.alice, seed.contoso, seed.spa, seed.other_api, ["Orders.Read"]
+    )
     result, http = obo(stack, orders_token)
     description = assert_msal_error(result, http, 400, "invalid_grant", 500131)
     assert f"The audience in the assertion was '{seed.other_api.app_id}'" in description
@@ -742,8 +807,11 @@ def test_obo_for_an_unknown_scope_is_invalid_scope(stack: DevStack) -> None:
 
 def test_obo_for_two_resources_at_once_is_refused(stack: DevStack) -> None:
     seed = stack.seed
-    result, http = obo(stack, seed.user_token(seed.alice),
-                       [f"{GRAPH}/User.Read", "https://vault.azure.net/.default"])
+    result, http = obo(
+        stack,
+        seed.user_token(seed.alice),
+        [f"{GRAPH}/User.Read", "https://vault.azure.net/.default"],
+    )
     assert_msal_error(result, http, 400, "invalid_scope", 28000)
 
 
@@ -767,7 +835,8 @@ def test_unsupported_grant_type_is_refused(stack: DevStack) -> None:
     tid = stack.seed.contoso.id
     form = client_credentials_form(stack, tid) | {"grant_type": "urn:example:magic"}
     description = assert_http_error(
-        post_token(stack, tid, form), 400, "unsupported_grant_type", 70003)
+        post_token(stack, tid, form), 400, "unsupported_grant_type", 70003
+    )
     assert "urn:example:magic" in description
 
 

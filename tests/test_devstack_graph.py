@@ -34,7 +34,9 @@ def call(stack: DevStack, path: str, token: str | None = None, method: str = "GE
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     url = f"{stack.graph.base_url}/v1.0{path}"
-    return requests.request(method, url, headers=headers, verify=stack.ca.ca_file, timeout=10, **kwargs)
+    return requests.request(
+        method, url, headers=headers, verify=stack.ca.ca_file, timeout=10, **kwargs
+    )
 
 
 def assert_graph_error(resp: requests.Response, status: int, code: str) -> dict:
@@ -72,7 +74,9 @@ def test_me_for_a_guest_is_the_guest_object_in_the_resource_tenant(stack: DevSta
 
 
 def test_messages_need_mail_read(stack: DevStack, graph: GraphApi) -> None:
-    assert_graph_error(call(stack, "/me/messages", graph_token(stack)), 403, "Authorization_RequestDenied")
+    assert_graph_error(
+        call(stack, "/me/messages", graph_token(stack)), 403, "Authorization_RequestDenied"
+    )
     resp = call(stack, "/me/messages", graph_token(stack, scopes=["User.Read", "Mail.Read"]))
     assert resp.status_code == 200
     assert resp.json()["value"] and all("subject" in m for m in resp.json()["value"])
@@ -81,35 +85,51 @@ def test_messages_need_mail_read(stack: DevStack, graph: GraphApi) -> None:
 def test_users_by_id_or_upn_need_user_readbasic_all(stack: DevStack, graph: GraphApi) -> None:
     seed = stack.seed
     bob_oid = seed.bob.object_ids[seed.fabrikam.id]
-    assert_graph_error(call(stack, f"/users/{bob_oid}", graph_token(stack, seed.bob)), 403,
-                       "Authorization_RequestDenied")
+    assert_graph_error(
+        call(stack, f"/users/{bob_oid}", graph_token(stack, seed.bob)),
+        403,
+        "Authorization_RequestDenied",
+    )
     token = graph_token(stack, seed.bob, scopes=["User.ReadBasic.All"])
     assert call(stack, f"/users/{bob_oid}", token).json()["displayName"] == "Bob"
     assert call(stack, f"/users/{seed.bob.upn}", token).json()["id"] == bob_oid
     # Alice lives in another tenant: Bob's token does not see her.
-    assert_graph_error(call(stack, f"/users/{seed.alice.upn}", token), 404, "Request_ResourceNotFound")
+    assert_graph_error(
+        call(stack, f"/users/{seed.alice.upn}", token), 404, "Request_ResourceNotFound"
+    )
 
 
 def test_guest_upn_in_the_inviting_tenant(stack: DevStack, graph: GraphApi) -> None:
     seed = stack.seed
     token = graph_token(stack, scopes=["User.ReadBasic.All"])
     body = call(stack, f"/users/{seed.carol.object_ids[seed.contoso.id]}", token).json()
-    assert body["userPrincipalName"] == "carol_fabrikam.onmicrosoft.com#EXT#@contoso.onmicrosoft.com"
+    assert (
+        body["userPrincipalName"] == "carol_fabrikam.onmicrosoft.com#EXT#@contoso.onmicrosoft.com"
+    )
 
 
-def test_member_of_lists_the_users_groups_with_names_only_with_group_permission(stack: DevStack, graph) -> None:
+def test_member_of_lists_the_users_groups_with_names_only_with_group_permission(
+    stack: DevStack, graph
+) -> None:
     seed = stack.seed
     limited = call(stack, "/me/memberOf", graph_token(stack)).json()  # User.Read alone
     assert limited["@odata.context"].endswith("/v1.0/$metadata#directoryObjects")
     assert [g["@odata.type"] for g in limited["value"]] == ["#microsoft.graph.group"] * 2
     assert all(g["id"] and g["displayName"] is None for g in limited["value"])
-    full = call(stack, "/me/memberOf", graph_token(stack, scopes=["User.Read", "GroupMember.Read.All"])).json()
+    full = call(
+        stack, "/me/memberOf", graph_token(stack, scopes=["User.Read", "GroupMember.Read.All"])
+    ).json()
     assert sorted(g["displayName"] for g in full["value"]) == ["All Contoso", "Sales"]
     # a guest sees the groups of the tenant that issued the token, not of her home tenant
     carol = graph_token(stack, seed.carol, tenant=seed.contoso, scopes=["GroupMember.Read.All"])
-    assert [g["displayName"] for g in call(stack, "/me/memberOf", carol).json()["value"]] == ["Partner Engineering"]
-    assert_graph_error(call(stack, "/me/memberOf", graph_token(stack, scopes=["Mail.Read"])), 403,
-                       "Authorization_RequestDenied")
+    assert [g["displayName"] for g in call(stack, "/me/memberOf", carol).json()["value"]] == [
+        "Partner Engineering"
+    ]
+    assert_graph_error(
+        call(stack, "/me/memberOf", graph_token(stack, scopes=["Mail.Read"])),
+        403,
+        "Authorization_RequestDenied",
+    )
 
 
 def test_me_with_an_app_only_token_is_a_bad_request(stack: DevStack, graph: GraphApi) -> None:
@@ -172,8 +192,11 @@ def test_graph_audience_as_app_id_is_accepted(stack: DevStack, graph: GraphApi) 
 
 
 def test_me_needs_a_user_scope(stack: DevStack, graph: GraphApi) -> None:
-    error = assert_graph_error(call(stack, "/me", graph_token(stack, scopes=["Mail.Read"])), 403,
-                               "Authorization_RequestDenied")
+    error = assert_graph_error(
+        call(stack, "/me", graph_token(stack, scopes=["Mail.Read"])),
+        403,
+        "Authorization_RequestDenied",
+    )
     assert error["message"] == "Insufficient privileges to complete the operation."
 
 
@@ -210,8 +233,12 @@ def test_claims_challenge_with_custom_claims(stack: DevStack, graph: GraphApi) -
 def test_echo(stack: DevStack, graph: GraphApi, method: str) -> None:
     seed = stack.seed
     resp = call(
-        stack, "/echo/sites/root/lists?$top=2&x=a%20b", graph_token(stack), method=method,
-        data=b'{"n": 1}', headers={"Content-Type": "application/json", "If-Match": "*"},
+        stack,
+        "/echo/sites/root/lists?$top=2&x=a%20b",
+        graph_token(stack),
+        method=method,
+        data=b'{"n": 1}',
+        headers={"Content-Type": "application/json", "If-Match": "*"},
     )
     assert resp.status_code == 200
     body = resp.json()
@@ -237,14 +264,18 @@ def test_echo_root_status_and_auth(stack: DevStack, graph: GraphApi) -> None:
 
 # -- routing and faults -----------------------------------------------------------------
 @pytest.mark.parametrize("path", ["/nope/x", "/me/memberOf/x", "/me/nothing"])
-def test_unknown_path_is_graphs_404_naming_the_whole_path(stack: DevStack, graph: GraphApi, path) -> None:
+def test_unknown_path_is_graphs_404_naming_the_whole_path(
+    stack: DevStack, graph: GraphApi, path
+) -> None:
     token = graph_token(stack)
     error = assert_graph_error(call(stack, path, token), 404, "Request_ResourceNotFound")
     assert f"Resource '{path[1:]}' does not exist" in error["message"]
 
 
 def test_wrong_method_is_405(stack: DevStack, graph: GraphApi) -> None:
-    assert_graph_error(call(stack, "/me", graph_token(stack), method="DELETE"), 405, "Request_BadRequest")
+    assert_graph_error(
+        call(stack, "/me", graph_token(stack), method="DELETE"), 405, "Request_BadRequest"
+    )
 
 
 def test_injected_throttling(stack: DevStack, graph: GraphApi) -> None:

@@ -17,6 +17,7 @@ from azure.identity import (
 
 # Variables that would make azure-identity pick another credential or another MI source.
 
+
 @pytest.fixture
 def settings(app_settings) -> dict[str, str]:
     """The Function App's App Service managed identity environment (conftest)."""
@@ -81,8 +82,9 @@ def test_identity_selected_by_object_id_or_resource_id(stack, selector):
 
 
 def test_token_exchange_audience_is_allowed_by_default(stack):
-    response = raw_token(stack, client_id=stack.seed.function_identity.app_id,
-                         resource="api://AzureADTokenExchange")
+    response = raw_token(
+        stack, client_id=stack.seed.function_identity.app_id, resource="api://AzureADTokenExchange"
+    )
 
     assert response.status_code == 200
     claims = stack.directory.verify(response.json()["access_token"], stack.seed.contoso)
@@ -113,7 +115,9 @@ def test_missing_identity_header_is_refused(stack):
 def test_unknown_client_id_is_refused(stack, settings):
     credential = ManagedIdentityCredential(client_id="11111111-2222-3333-4444-555555555555")
 
-    with pytest.raises(CredentialUnavailableError, match="Unable to load the proper Managed Identity"):
+    with pytest.raises(
+        CredentialUnavailableError, match="Unable to load the proper Managed Identity"
+    ):
         credential.get_token("https://vault.azure.net/.default")
 
     assert stack.identity.answered("token", 400) == 1
@@ -123,7 +127,9 @@ def test_no_client_id_fails_when_the_app_has_only_a_user_assigned_identity(stack
     """The classic misconfiguration: the client id of the user-assigned identity is not passed."""
     credential = ManagedIdentityCredential()  # system-assigned; it does not read AZURE_CLIENT_ID
 
-    with pytest.raises(CredentialUnavailableError, match="Unable to load the proper Managed Identity"):
+    with pytest.raises(
+        CredentialUnavailableError, match="Unable to load the proper Managed Identity"
+    ):
         credential.get_token("https://vault.azure.net/.default")
 
     assert stack.identity.answered("token", 400) == 1

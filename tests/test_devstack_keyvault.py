@@ -68,15 +68,22 @@ def fresh_name() -> str:
 
 def reader_token(stack) -> str:
     return stack.directory.app_token(
-        stack.seed.contoso, stack.seed.function_identity, stack.seed.key_vault,
+        stack.seed.contoso,
+        stack.seed.function_identity,
+        stack.seed.key_vault,
         resource_uri=stack.vault.resource,
     )
 
 
 def raw_get(stack, path: str, token: str | None) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.get(f"{stack.vault.base_url}{path}", params={"api-version": "7.5"},
-                        headers=headers, verify=str(stack.ca.ca_file), timeout=10)
+    return requests.get(
+        f"{stack.vault.base_url}{path}",
+        params={"api-version": "7.5"},
+        headers=headers,
+        verify=str(stack.ca.ca_file),
+        timeout=10,
+    )
 
 
 def test_get_certificate_returns_the_seed_certificate(stack, certificates):
@@ -141,8 +148,10 @@ def test_new_version_becomes_latest_and_versions_are_listed(stack, certificates,
     listed = {p.version for p in certificates.list_properties_of_certificate_versions(name)}
     assert listed == {first, second}
     older_secret = secrets.get_secret(name, first)
-    assert serialization.load_pem_private_key(older_secret.value.encode(), None).private_numbers() \
+    assert (
+        serialization.load_pem_private_key(older_secret.value.encode(), None).private_numbers()
         == first_key.private_numbers()
+    )
     assert stack.vault.secret_reads == {(name, first): 1}
 
 
@@ -196,10 +205,14 @@ def test_no_token_gets_the_bearer_challenge(stack):
     assert urllib.parse.urlsplit(stack.vault.base_url).netloc.endswith("." + resource_host)
 
 
-@pytest.mark.parametrize("path", [
-    f"/certificates/{CERTIFICATE_NAME}", f"/certificates/{CERTIFICATE_NAME}/",
-    f"/secrets/{CERTIFICATE_NAME}/",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/certificates/{CERTIFICATE_NAME}",
+        f"/certificates/{CERTIFICATE_NAME}/",
+        f"/secrets/{CERTIFICATE_NAME}/",
+    ],
+)
 def test_latest_forms_with_and_without_trailing_slash(stack, path):
     assert raw_get(stack, path, reader_token(stack)).status_code == 200
 
@@ -219,8 +232,12 @@ def test_token_for_another_identity_is_forbidden(stack):
 
 
 def _other_tenant(stack) -> str:
-    return stack.directory.app_token(stack.seed.fabrikam, stack.seed.function_identity,
-                                     stack.seed.key_vault, resource_uri=stack.vault.resource)
+    return stack.directory.app_token(
+        stack.seed.fabrikam,
+        stack.seed.function_identity,
+        stack.seed.key_vault,
+        resource_uri=stack.vault.resource,
+    )
 
 
 def _foreign_key(stack) -> str:
@@ -229,8 +246,9 @@ def _foreign_key(stack) -> str:
 
 
 def _wrong_audience(stack) -> str:
-    return stack.directory.app_token(stack.seed.contoso, stack.seed.function_identity,
-                                     stack.seed.graph)
+    return stack.directory.app_token(
+        stack.seed.contoso, stack.seed.function_identity, stack.seed.graph
+    )
 
 
 @pytest.mark.parametrize("make_token", [_other_tenant, _foreign_key, _wrong_audience])

@@ -57,14 +57,18 @@ def trusted(stack, tenant) -> dict:
 @pytest.mark.parametrize("version", [2, 1])
 def test_v1_obo_issues_a_signed_assertion_for_the_user(stack, version):
     seed = stack.seed
-    resp = post_token(stack, seed.contoso.id, v1_form(stack, seed.user_token(seed.alice), URNS[version]), v1=True)
+    resp = post_token(
+        stack, seed.contoso.id, v1_form(stack, seed.user_token(seed.alice), URNS[version]), v1=True
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["issued_token_type"] == URNS[version]
     assert body["token_type"] == "Bearer"
     assert body["resource"] == SAML_ENTITY_ID
     xml = decoded(body["access_token"])
-    statement = saml.verify(xml, trusted(stack, seed.contoso), SAML_ENTITY_ID, stack.directory.clock())
+    statement = saml.verify(
+        xml, trusted(stack, seed.contoso), SAML_ENTITY_ID, stack.directory.clock()
+    )
     assert statement.version == version
     assert statement.subject == seed.alice.upn
     assert statement.object_id == seed.alice.object_ids[seed.contoso.id]
@@ -77,12 +81,15 @@ def test_v2_obo_through_msal_issues_the_assertion_for_default_scope(stack, versi
     seed = stack.seed
     app, _ = confidential(stack, seed.contoso.id)
     result = app.acquire_token_on_behalf_of(
-        seed.user_token(seed.alice), [f"{SAML_ENTITY_ID}/.default"],
+        seed.user_token(seed.alice),
+        [f"{SAML_ENTITY_ID}/.default"],
         data={"requested_token_type": URNS[version]},
     )
     assert "access_token" in result, result
     statement = saml.verify(
-        decoded(result["access_token"]), trusted(stack, seed.contoso), SAML_ENTITY_ID,
+        decoded(result["access_token"]),
+        trusted(stack, seed.contoso),
+        SAML_ENTITY_ID,
         stack.directory.clock(),
     )
     assert (statement.version, statement.subject) == (version, seed.alice.upn)
@@ -90,9 +97,13 @@ def test_v2_obo_through_msal_issues_the_assertion_for_default_scope(stack, versi
 
 def test_assertion_does_not_verify_with_another_tenants_certificate(stack):
     seed = stack.seed
-    resp = post_token(stack, seed.contoso.id, v1_form(stack, seed.user_token(seed.alice), saml.SAML2), v1=True)
+    resp = post_token(
+        stack, seed.contoso.id, v1_form(stack, seed.user_token(seed.alice), saml.SAML2), v1=True
+    )
     xml = decoded(resp.json()["access_token"])
-    impostor = {stack.directory.issuer_v1(seed.contoso.id): [k.certificate for k in seed.fabrikam.keys]}
+    impostor = {
+        stack.directory.issuer_v1(seed.contoso.id): [k.certificate for k in seed.fabrikam.keys]
+    }
     with pytest.raises(saml.SamlRejected, match="signature"):
         saml.verify(xml, impostor, SAML_ENTITY_ID, stack.directory.clock())
 
@@ -101,7 +112,8 @@ def test_a_named_scope_cannot_be_issued_as_saml(stack):
     seed = stack.seed
     app, http = confidential(stack, seed.contoso.id)
     result = app.acquire_token_on_behalf_of(
-        seed.user_token(seed.alice), [f"{SAML_ENTITY_ID}/user_impersonation"],
+        seed.user_token(seed.alice),
+        [f"{SAML_ENTITY_ID}/user_impersonation"],
         data={"requested_token_type": saml.SAML2},
     )
     assert_msal_error(result, http, 400, "invalid_scope", 70011)
@@ -111,7 +123,9 @@ def test_a_named_scope_cannot_be_issued_as_saml(stack):
 def test_unknown_requested_token_type_is_refused(stack, token_type):
     seed = stack.seed
     form = v1_form(stack, seed.user_token(seed.alice), token_type)
-    assert_http_error(post_token(stack, seed.contoso.id, form, v1=True), 400, "invalid_request", 9002313)
+    assert_http_error(
+        post_token(stack, seed.contoso.id, form, v1=True), 400, "invalid_request", 9002313
+    )
 
 
 def test_saml_is_not_issued_to_client_credentials(stack):
@@ -130,25 +144,51 @@ def test_saml_is_not_issued_to_client_credentials(stack):
 def test_saml_application_unknown_in_the_users_tenant_is_500011(stack):
     seed = stack.seed
     form = v1_form(stack, seed.user_token(seed.bob), saml.SAML2)
-    form["client_assertion"] = client_assertion(stack, token_endpoint(stack, seed.fabrikam.id, v1=True))
-    assert_http_error(post_token(stack, seed.fabrikam.id, form, v1=True), 400, "invalid_resource", 500011)
+    form["client_assertion"] = client_assertion(
+        stack, token_endpoint(stack, seed.fabrikam.id, v1=True)
+    )
+    assert_http_error(
+        post_token(stack, seed.fabrikam.id, form, v1=True), 400, "invalid_resource", 500011
+    )
 
 
 # -- the SAML-only API ------------------------------------------------------------------
-def issue(stack, *, version: int = 2, key=None, tenant=None, audience: str = SAML_ENTITY_ID, lifetime: int = 3600, recipient: str | None = None, also_restricted_to=None) -> bytes:
+def issue(
+    stack,
+    *,
+    version: int = 2,
+    key=None,
+    tenant=None,
+    audience: str = SAML_ENTITY_ID,
+    lifetime: int = 3600,
+    recipient: str | None = None,
+    also_restricted_to=None,
+) -> bytes:
     seed = stack.seed
     tenant = tenant or seed.contoso
     return saml.issue(
-        version, key=key or tenant.active_key, issuer=stack.directory.issuer_v1(tenant.id),
-        audience=audience, recipient=recipient or seed.saml_app.saml_recipient, subject=seed.alice.upn,
-        object_id=seed.alice.object_ids[seed.contoso.id], tenant_id=tenant.id,
-        now=stack.directory.clock(), lifetime=lifetime, also_restricted_to=also_restricted_to,
+        version,
+        key=key or tenant.active_key,
+        issuer=stack.directory.issuer_v1(tenant.id),
+        audience=audience,
+        recipient=recipient or seed.saml_app.saml_recipient,
+        subject=seed.alice.upn,
+        object_id=seed.alice.object_ids[seed.contoso.id],
+        tenant_id=tenant.id,
+        now=stack.directory.clock(),
+        lifetime=lifetime,
+        also_restricted_to=also_restricted_to,
     )
 
 
 def whoami(stack, authorization: str | None) -> requests.Response:
     headers = {"Authorization": authorization} if authorization is not None else {}
-    return requests.get(f"{stack.saml_api.base_url}/whoami", headers=headers, verify=str(stack.ca.ca_file), timeout=10)
+    return requests.get(
+        f"{stack.saml_api.base_url}/whoami",
+        headers=headers,
+        verify=str(stack.ca.ca_file),
+        timeout=10,
+    )
 
 
 def saml_header(xml: bytes) -> str:
@@ -170,7 +210,10 @@ def refused(resp: requests.Response, reason: str) -> None:
 
 def test_saml_api_refuses_a_bearer_token_or_nothing(stack):
     refused(whoami(stack, None), "expected 'Authorization: SAML")
-    refused(whoami(stack, "Bearer " + stack.seed.user_token(stack.seed.alice)), "expected 'Authorization: SAML")
+    refused(
+        whoami(stack, "Bearer " + stack.seed.user_token(stack.seed.alice)),
+        "expected 'Authorization: SAML",
+    )
 
 
 def test_saml_api_refuses_entras_base64url_text_forwarded_as_is(stack):
@@ -182,16 +225,22 @@ def test_saml_api_refuses_entras_base64url_text_forwarded_as_is(stack):
 
 @pytest.mark.parametrize("version", [2, 1])
 def test_saml_api_refuses_an_assertion_changed_after_signing(stack, version):
-    xml = issue(stack, version=version).replace(stack.seed.alice.upn.encode(), b"mallory@contoso.onmicrosoft.com")
+    xml = issue(stack, version=version).replace(
+        stack.seed.alice.upn.encode(), b"mallory@contoso.onmicrosoft.com"
+    )
     refused(whoami(stack, saml_header(xml)), "signature")
 
 
 def test_saml_api_refuses_contosos_name_signed_with_another_tenants_key(stack):
-    refused(whoami(stack, saml_header(issue(stack, key=stack.seed.fabrikam.active_key))), "signature")
+    refused(
+        whoami(stack, saml_header(issue(stack, key=stack.seed.fabrikam.active_key))), "signature"
+    )
 
 
 def test_saml_api_refuses_another_audience(stack):
-    refused(whoami(stack, saml_header(issue(stack, audience="https://other.example/sp"))), "audience")
+    refused(
+        whoami(stack, saml_header(issue(stack, audience="https://other.example/sp"))), "audience"
+    )
 
 
 @pytest.mark.parametrize("version", [2, 1])
@@ -214,9 +263,13 @@ def test_saml_api_refuses_an_assertion_meant_for_another_recipient(stack):
 def test_saml_api_refuses_a_signed_assertion_wrapped_in_an_unsigned_one(stack):
     signed = issue(stack)
     wrapper = (
-        f'<Assertion xmlns="{saml.NS2}" ID="_forged" IssueInstant="2026-01-01T00:00:00Z" Version="2.0">'
-        f"<Issuer>{stack.directory.issuer_v1(stack.seed.contoso.id)}</Issuer>"
-    ).encode() + signed + b"</Assertion>"
+        (
+            f'<Assertion xmlns="{saml.NS2}" ID="_forged" IssueInstant="2026-01-01T00:00:00Z" Version="2.0">'
+            f"<Issuer>{stack.directory.issuer_v1(stack.seed.contoso.id)}</Issuer>"
+        ).encode()
+        + signed
+        + b"</Assertion>"
+    )
     refused(whoami(stack, saml_header(wrapper)), "does not cover the assertion")
 
 

@@ -16,8 +16,18 @@ from obo.errors import Unauthorized
 
 ROOT = Path(__file__).resolve().parent.parent
 STABLE_KEYS = {
-    "kind", "version", "issuer", "tenant", "audience", "scopes", "roles", "expires_at",
-    "expired", "guest", "usable_for_obo", "problems",
+    "kind",
+    "version",
+    "issuer",
+    "tenant",
+    "audience",
+    "scopes",
+    "roles",
+    "expires_at",
+    "expired",
+    "guest",
+    "usable_for_obo",
+    "problems",
 }
 
 
@@ -42,8 +52,13 @@ def codes(report: dict) -> list[tuple[str, str | None]]:
 def run_cli(*args: str, env: dict[str, str], stdin: str | None = None):
     base = {k: v for k, v in os.environ.items() if not k.startswith("OBO_")}
     return subprocess.run(
-        [sys.executable, "-m", "obo", "diagnose", *args], input=stdin, env={**base, **env},
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "obo", "diagnose", *args],
+        input=stdin,
+        env={**base, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -87,8 +102,9 @@ def test_guest_is_usable_and_told_the_tid_authority_not_common(stack):
 # -- what Entra would answer -------------------------------------------------------------------
 def test_token_for_another_api_is_aadsts500131_with_the_expected_audience(stack):
     seed = stack.seed
-    token = stack.directory.user_token(seed.alice, seed.contoso, seed.spa, seed.other_api,
-                                       ["Orders.Read"])
+    token = stack.directory.user_token(
+        seed.alice, seed.contoso, seed.spa, seed.other_api, ["Orders.Read"]
+    )
     report, text = inspect(token, stack.settings())
     assert codes(report) == [("OBO3007", "AADSTS500131")]
     problem = report["problems"][0]
@@ -101,8 +117,9 @@ def test_token_for_another_api_is_aadsts500131_with_the_expected_audience(stack)
 
 def test_graph_token_is_aadsts50013_because_only_graph_can_verify_it(stack):
     seed = stack.seed
-    token = stack.directory.user_token(seed.alice, seed.contoso, seed.spa, seed.graph,
-                                       ["User.Read"])
+    token = stack.directory.user_token(
+        seed.alice, seed.contoso, seed.spa, seed.graph, ["User.Read"]
+    )
     report, _ = inspect(token, stack.settings())
     assert report["kind"] == "graph" and report["audience"] == "https://graph.microsoft.com"
     assert codes(report) == [("OBO3013", "AADSTS50013")]
@@ -129,8 +146,9 @@ def test_token_from_another_authority_host_is_aadsts50013(stack):
 
 def test_id_token_is_refused_with_a_hint_to_send_the_access_token(stack):
     seed = stack.seed
-    report, text = inspect(stack.directory.id_token(seed.alice, seed.contoso, seed.spa),
-                           stack.settings())
+    report, text = inspect(
+        stack.directory.id_token(seed.alice, seed.contoso, seed.spa), stack.settings()
+    )
     assert report["kind"] == "id_token"
     assert codes(report) == [("OBO3010", "AADSTS500131")]
     assert "not the ID token" in report["problems"][0]["fix"]
@@ -220,10 +238,18 @@ def test_something_that_is_not_a_jwt_is_bad_input():
     assert caught.value.code == "OBO3001"
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (45, "45 seconds"), (60, "60 seconds"), (600, "10 minutes"), (3599.7, "60 minutes"), (-600, "10 minutes"),
-    (3 * 3600, "3 hours"), (3 * 86400, "3 days"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (45, "45 seconds"),
+        (60, "60 seconds"),
+        (600, "10 minutes"),
+        (3599.7, "60 minutes"),
+        (-600, "10 minutes"),
+        (3 * 3600, "3 hours"),
+        (3 * 86400, "3 days"),
+    ],
+)
 def test_relative_times_read_at_a_glance(seconds, text):
     assert relative(seconds) == text
 
@@ -241,8 +267,9 @@ def test_cli_reads_the_token_from_stdin_and_settings_from_the_environment(stack)
 
 def test_cli_json_for_scripts_exits_1_when_unusable(stack):
     seed = stack.seed
-    token = stack.directory.user_token(seed.alice, seed.contoso, seed.spa, seed.other_api,
-                                       ["Orders.Read"])
+    token = stack.directory.user_token(
+        seed.alice, seed.contoso, seed.spa, seed.other_api, ["Orders.Read"]
+    )
     result = run_cli(token, "--json", env=stack.settings())
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
@@ -275,8 +302,9 @@ def test_cli_exits_2_on_what_is_not_a_jwt(stack):
 def test_cli_exits_2_on_an_unreadable_settings_file(stack, tmp_path):
     seed = stack.seed
     (tmp_path / "broken.json").write_text("{")
-    result = run_cli(seed.user_token(seed.alice), "--settings", str(tmp_path / "broken.json"),
-                     env={})
+    result = run_cli(
+        seed.user_token(seed.alice), "--settings", str(tmp_path / "broken.json"), env={}
+    )
     assert result.returncode == 2 and "is not JSON" in result.stderr
 
 

@@ -21,8 +21,21 @@ def _refused(reply, status: int, code: str) -> None:
     assert reply.json()["code"] == code
 
 
-@pytest.mark.parametrize("method", ["HEAD", "OPTIONS", "TRACE", "CONNECT", "", "G ET",
-                                    'GET"', "GET\r\nX: 1", "PROPFIND", "M\u00c9THOD"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "HEAD",
+        "OPTIONS",
+        "TRACE",
+        "CONNECT",
+        "",
+        "G ET",
+        'GET"',
+        "GET\r\nX: 1",
+        "PROPFIND",
+        "M\u00c9THOD",
+    ],
+)
 def test_methods_the_route_does_not_relay_are_405_with_allow(service, stack, alice_token, method):
     call("me", alice_token)  # keys and certificate loaded: what follows must cost nothing
     before = outbound(stack)
@@ -34,9 +47,16 @@ def test_methods_the_route_does_not_relay_are_405_with_allow(service, stack, ali
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("Accept", "a\r\nX-Injected: 1"), ("Accept", "a\nb"), ("Content-Type", "x\x00"),
-     ("If-Match", "\u00e9tag"), ("Prefer", "\u2028"), ("Accept-Language", " en"),
-     ("client-request-id", "id\t"), ("ConsistencyLevel", "\x7f")],
+    [
+        ("Accept", "a\r\nX-Injected: 1"),
+        ("Accept", "a\nb"),
+        ("Content-Type", "x\x00"),
+        ("If-Match", "\u00e9tag"),
+        ("Prefer", "\u2028"),
+        ("Accept-Language", " en"),
+        ("client-request-id", "id\t"),
+        ("ConsistencyLevel", "\x7f"),
+    ],
 )
 def test_forwarded_headers_http_cannot_carry_are_400(service, stack, alice_token, name, value):
     call("me", alice_token)
@@ -48,6 +68,8 @@ def test_forwarded_headers_http_cannot_carry_are_400(service, stack, alice_token
 
 
 def test_headers_that_are_not_forwarded_are_not_judged(service, alice_token):
-    reply = call("downstream/echo/x", alice_token, headers={"X-Custom": "\u00e9\r\n", "Accept": "*/*"})
+    reply = call(
+        "downstream/echo/x", alice_token, headers={"X-Custom": "\u00e9\r\n", "Accept": "*/*"}
+    )
     assert reply.status == 200, reply.body
     assert reply.json()["headers"]["accept"] == "*/*"

@@ -15,8 +15,13 @@ from tests.client import call
 from tests.conftest import exchange_fields
 
 OBO_V2_PARAMETERS = {
-    "assertion", "client_assertion", "client_assertion_type", "client_id", "grant_type",
-    "requested_token_use", "scope",
+    "assertion",
+    "client_assertion",
+    "client_assertion_type",
+    "client_id",
+    "grant_type",
+    "requested_token_use",
+    "scope",
 }
 
 
@@ -47,7 +52,11 @@ def test_basic_record_names_the_exchange_without_request_details(configure, stac
     assert record["scopes"] == ["https://graph.microsoft.com/User.Read"]
     assert record["tid"] == seed.contoso.id
     assert record["oid"] == seed.carol.object_ids[seed.contoso.id]
-    assert (record["aud"], record["azp"], record["ver"]) == (seed.api.app_id, seed.spa.app_id, "2.0")
+    assert (record["aud"], record["azp"], record["ver"]) == (
+        seed.api.app_id,
+        seed.spa.app_id,
+        "2.0",
+    )
     assert (record["outcome"], record["aadsts"], record["token_type"]) == ("ok", [], "jwt")
     assert "requests" not in record
     assert token not in repr(record)
@@ -93,7 +102,9 @@ def test_verbose_record_lists_parameter_names_and_the_assertion_header(configure
     assert "eyJ" not in text
 
 
-def test_verbose_record_for_saml_on_v1_shows_resource_and_requested_token_type(configure, stack, caplog):
+def test_verbose_record_for_saml_on_v1_shows_resource_and_requested_token_type(
+    configure, stack, caplog
+):
     configure(OBO_TRACE="verbose", **stack.saml_overrides("saml2", "v1"))
     assert call("downstream/whoami", stack.seed.user_token(stack.seed.alice)).status == 200
     (record,) = exchange_records(caplog)
@@ -107,7 +118,9 @@ def test_verbose_record_for_saml_on_v1_shows_resource_and_requested_token_type(c
     assert SAML_ENTITY_ID not in repr(request)  # names, not values
 
 
-def test_verbose_records_of_a_certificate_reload_each_hold_their_own_request(configure, stack, caplog):
+def test_verbose_records_of_a_certificate_reload_each_hold_their_own_request(
+    configure, stack, caplog
+):
     # one exchange, two token requests: refused with the old certificate, retried with the new
     configure(OBO_TRACE="verbose")
     seed = stack.seed
@@ -125,7 +138,10 @@ def test_verbose_records_of_a_certificate_reload_each_hold_their_own_request(con
     assert (refused["outcome"], refused["aadsts"]) == ("invalid_client", [700027])
     assert retried["outcome"] == "ok" and retried["credential"] != refused["credential"]
     (first,), (second,) = refused["requests"], retried["requests"]
-    assert first["client_assertion_header"]["x5t#S256"].rstrip("=") == thumbprints(seed.api_certificate)[1]
+    assert (
+        first["client_assertion_header"]["x5t#S256"].rstrip("=")
+        == thumbprints(seed.api_certificate)[1]
+    )
     assert second["client_assertion_header"]["x5t#S256"].rstrip("=") == thumbprints(new_cert)[1]
 
 

@@ -29,8 +29,10 @@ PASSWORD = "s3cret-Pa55word-for-redis"
 
 def users(stack, n: int) -> list[str]:
     """Tokens of ``n`` new Contoso users (consented, allowed, no MFA policy)."""
-    made = [stack.directory.add_user(f"Fleet{secrets.token_hex(4)}", stack.seed.contoso)
-            for _ in range(n)]
+    made = [
+        stack.directory.add_user(f"Fleet{secrets.token_hex(4)}", stack.seed.contoso)
+        for _ in range(n)
+    ]
     return [stack.seed.user_token(user) for user in made]
 
 
@@ -55,6 +57,7 @@ def stored(redis_server) -> dict[bytes, bytes]:
 @pytest.fixture
 def fleet(configure, redis_server):
     """``fleet(n, **settings)``: n instances sharing the session's Redis."""
+
     def build(n: int = 2, **overrides: str) -> list[OboService]:
         overrides.setdefault("OBO_CACHE_URL", redis_server.url)
         return [configure(**overrides) for _ in range(n)]
@@ -110,7 +113,9 @@ def test_a_crashed_leaders_lock_holds_no_one_beyond_its_ttl(fleet, stack, redis_
     assert stack.entra.calls("token") == 1
 
 
-def test_a_lock_that_never_lapses_delays_a_follower_only_up_to_the_lock_ttl(fleet, stack, redis_server):
+def test_a_lock_that_never_lapses_delays_a_follower_only_up_to_the_lock_ttl(
+    fleet, stack, redis_server
+):
     (a,) = fleet(1)
     token = stack.seed.user_token(stack.seed.alice)
     lock = EntryKeys(token, partition(a, token)).lock
@@ -134,14 +139,18 @@ def test_an_entry_opens_only_with_the_users_own_token(fleet, stack, redis_server
     obo_claims = jwt.decode(entry.authorization[7:], options={"verify_signature": False})
     assert obo_claims["oid"] == seed.alice.object_ids[seed.contoso.id]
     # another user's token, or the same token for other scopes, names and opens nothing here
-    for keys in (EntryKeys(other, partition(a, token)),
-                 EntryKeys(token, json.dumps(["x", ["https://other.example/.default"]]))):
+    for keys in (
+        EntryKeys(other, partition(a, token)),
+        EntryKeys(token, json.dumps(["x", ["https://other.example/.default"]])),
+    ):
         assert keys.name != mine.name and keys.open(blob) is None
     tampered = blob[:-1] + bytes([blob[-1] ^ 1])
     assert mine.open(tampered) is None
 
 
-def test_an_entry_moved_under_another_users_name_is_a_miss_not_their_result(fleet, stack, redis_server):
+def test_an_entry_moved_under_another_users_name_is_a_miss_not_their_result(
+    fleet, stack, redis_server
+):
     a, b = fleet(2)
     seed = stack.seed
     alice, bob = seed.user_token(seed.alice), seed.user_token(seed.bob)
@@ -164,7 +173,8 @@ def test_nothing_at_rest_reveals_a_token_in_any_encoding(fleet, stack, redis_ser
     for token in tokens:
         assert me(a, token).status == 200
         found = EntryKeys(token, partition(a, token)).open(
-            redis_server.admin().get(EntryKeys(token, partition(a, token)).name))
+            redis_server.admin().get(EntryKeys(token, partition(a, token)).name)
+        )
         assert found is not None
         secrets += [found.authorization, found.authorization.removeprefix("Bearer ")]
         secrets += found.authorization[7:].split(".")  # each part of the OBO JWT alone
@@ -224,8 +234,11 @@ def test_forget_removes_the_entry_everywhere_within_the_l1_bound(fleet, stack, r
 
 # -- failures: never the caller's problem ----------------------------------------------------
 def _warnings(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records
-            if r.name == "obo.shared_cache" and r.levelno == logging.WARNING]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "obo.shared_cache" and r.levelno == logging.WARNING
+    ]
 
 
 def test_wrong_password_serves_every_request_with_one_warning_without_the_secret(
@@ -319,7 +332,9 @@ def test_a_stalled_redis_answers_within_the_timeout_budget(fleet, stack, redis_s
     seed = stack.seed
     assert me(a, seed.user_token(seed.alice)).status == 200  # connections are open
     tokens = users(stack, 4)
-    stalled = threading.Thread(target=lambda: redis_server.admin().execute_command("DEBUG", "SLEEP", 2))
+    stalled = threading.Thread(
+        target=lambda: redis_server.admin().execute_command("DEBUG", "SLEEP", 2)
+    )
     stalled.start()
     try:
         replies = [me(svc, token) for svc, token in zip((a, b, b, a), tokens, strict=True)]
@@ -354,16 +369,21 @@ def test_rediss_without_password_logs_in_as_the_managed_identity(configure, stac
 
     require_redis_server()
     seed = stack.seed
-    redis_app = App(stable_id("app:azure-redis"), "Azure Cache for Redis", seed.contoso.id,
-                    identifier_uris=["https://redis.azure.com"])
+    redis_app = App(
+        stable_id("app:azure-redis"),
+        "Azure Cache for Redis",
+        seed.contoso.id,
+        identifier_uris=["https://redis.azure.com"],
+    )
     stack.directory.add_app(redis_app, tenants=[seed.contoso.id])
     stack.identity.allow_resource("https://redis.azure.com", redis_app)
     identity_oid = stack.identity.object_id
     with RedisServer(password="admin-only", tls=stack.ca.server_files()) as server:
         admin = server.admin()
         # Redis cannot check an Entra token; it can check the user name redis-entraid sends
-        admin.acl_setuser(identity_oid, enabled=True, nopass=True, keys=["obo:*"],
-                          commands=["+@all"])
+        admin.acl_setuser(
+            identity_oid, enabled=True, nopass=True, keys=["obo:*"], commands=["+@all"]
+        )
         a, b = configure(OBO_CACHE_URL=server.url), configure(OBO_CACHE_URL=server.url)
         token = seed.user_token(seed.alice)
         assert me(a, token).status == me(b, token).status == 200
@@ -398,9 +418,13 @@ def test_cache_url_is_checked_at_start_and_never_echoed(stack):
     from obo.config import Settings
     from obo.errors import ConfigurationError
 
-    for bad in (f"http://:{PASSWORD}@cachehost1:6379", f"redis://:{PASSWORD}@:6379",
-                f"redis://:{PASSWORD}@cachehost1:notaport", f"rediss://:{PASSWORD}@cachehost1/zero",
-                f"redis://:{PASSWORD}@cachehost1:6379/0?ssl_cert_reqs=none"):
+    for bad in (
+        f"http://:{PASSWORD}@cachehost1:6379",
+        f"redis://:{PASSWORD}@:6379",
+        f"redis://:{PASSWORD}@cachehost1:notaport",
+        f"rediss://:{PASSWORD}@cachehost1/zero",
+        f"redis://:{PASSWORD}@cachehost1:6379/0?ssl_cert_reqs=none",
+    ):
         with pytest.raises(ConfigurationError) as raised:
             Settings.from_env(stack.settings(OBO_CACHE_URL=bad))
         assert raised.value.code == "OBO1001"

@@ -22,8 +22,10 @@ PASSWORD = "wr0ng-Pa55word-for-redis"
 
 def new_users(stack, n: int) -> list[tuple[str, str]]:
     """(token, object id) of ``n`` Contoso users no instance has seen."""
-    made = [stack.directory.add_user(f"Fleet{secrets.token_hex(4)}", stack.seed.contoso)
-            for _ in range(n)]
+    made = [
+        stack.directory.add_user(f"Fleet{secrets.token_hex(4)}", stack.seed.contoso)
+        for _ in range(n)
+    ]
     return [(stack.seed.user_token(u), u.object_ids[stack.seed.contoso.id]) for u in made]
 
 
@@ -31,7 +33,9 @@ def new_users(stack, n: int) -> list[tuple[str, str]]:
 def hosts(_running_stack, _redis_session, tmp_path_factory) -> Iterator[list[Instance]]:
     folder = tmp_path_factory.mktemp("fleet")
     settings = _running_stack.settings(OBO_CACHE_URL=_redis_session.url)
-    started = [Instance(settings, folder / f"host{i}.log", drop=_AZURE_IDENTITY_NOISE) for i in range(3)]
+    started = [
+        Instance(settings, folder / f"host{i}.log", drop=_AZURE_IDENTITY_NOISE) for i in range(3)
+    ]
     try:
         yield started
     finally:
@@ -55,7 +59,7 @@ def fleet(hosts, stack, redis_server) -> list[Instance]:
 def test_a_user_seen_on_one_instance_costs_no_exchange_on_the_others(fleet, stack, redis_server):
     people = new_users(stack, 4)
     for n, (token, oid) in enumerate(people):
-        for host in fleet[n % 3:] + fleet[: n % 3]:  # first seen on a different host each time
+        for host in fleet[n % 3 :] + fleet[: n % 3]:  # first seen on a different host each time
             reply = host.me(token)
             assert reply.status_code == 200 and reply.json()["id"] == oid
     assert stack.entra.calls("token") == len(people)
@@ -102,7 +106,8 @@ def test_users_never_see_each_others_results_under_concurrency(fleet, stack):
 def test_a_stalled_redis_delays_no_answer_beyond_the_timeout_budget(fleet, stack, redis_server):
     people = new_users(stack, 6)
     stalled = threading.Thread(
-        target=lambda: redis_server.admin().execute_command("DEBUG", "SLEEP", 3))
+        target=lambda: redis_server.admin().execute_command("DEBUG", "SLEEP", 3)
+    )
     stalled.start()
     try:
         with ThreadPoolExecutor(6) as pool:
@@ -144,8 +149,11 @@ def test_a_wrong_password_answers_every_request_and_logs_one_warning(
     url = f"redis://:{PASSWORD}@127.0.0.1:{redis_server.port}/0"
     admin = redis_server.admin()
     admin.config_set("requirepass", "the-right-one")
-    host = Instance(_running_stack.settings(OBO_CACHE_URL=url), tmp_path / "host.log",
-                    drop=_AZURE_IDENTITY_NOISE)
+    host = Instance(
+        _running_stack.settings(OBO_CACHE_URL=url),
+        tmp_path / "host.log",
+        drop=_AZURE_IDENTITY_NOISE,
+    )
     try:
         for token, oid in new_users(stack, 5):
             reply = host.me(token)

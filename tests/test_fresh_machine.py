@@ -41,8 +41,13 @@ def no_python_313(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
 
 
 def _setup(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(REPO / "tests" / "setup_test_venvs.sh"), "worker"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["bash", str(REPO / "tests" / "setup_test_venvs.sh"), "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_setup_without_python_313_says_so_in_one_line_and_goes_on(no_python_313):
@@ -56,7 +61,8 @@ def test_setup_in_ci_without_python_313_says_the_worker_tests_will_fail(no_pytho
     result = _setup({**no_python_313, "CI": "true"})
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.splitlines() == [
-        f"missing (CI=true: tests/test_worker_index.py will fail): {NEEDS_313}"]
+        f"missing (CI=true: tests/test_worker_index.py will fail): {NEEDS_313}"
+    ]
 
 
 def test_the_worker_tests_skip_with_that_line(no_python_313):
@@ -84,6 +90,9 @@ def test_the_setup_script_names_the_python_it_would_use(tmp_path):
     fake.chmod(0o755)
     result = subprocess.run(
         ["bash", str(REPO / "tests" / "setup_worker_venv.sh"), "--find-python"],
-        env={"PATH": str(bin_dir)}, capture_output=True, text=True, timeout=60,
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert (result.returncode, result.stdout.strip()) == (0, str(fake))

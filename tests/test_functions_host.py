@@ -19,7 +19,7 @@ from devstack.functions_host import FunctionsHost
 
 REPO = Path(__file__).resolve().parent.parent
 
-TEST_APP = '''
+TEST_APP = """
 import asyncio
 import json
 import threading
@@ -133,11 +133,13 @@ def release(req: func.HttpRequest) -> func.HttpResponse:
 @app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
 def tick(timer: func.TimerRequest) -> None:
     pass
-'''
+"""
 
 HOST_JSON = {
     "version": "2.0",
-    "extensions": {"http": {"routePrefix": "api", "customHeaders": {"X-Content-Type-Options": "nosniff"}}},
+    "extensions": {
+        "http": {"routePrefix": "api", "customHeaders": {"X-Content-Type-Options": "nosniff"}}
+    },
 }
 
 
@@ -189,7 +191,9 @@ def test_keys_are_not_enforced_locally(host: FunctionsHost) -> None:
 
 # -- matching -------------------------------------------------------------------------
 def test_request_mapping(host: FunctionsHost) -> None:
-    resp = get(host, "/api/me?a=1&b=x%20y&a=2", headers={"X-Thing": "v", "Authorization": "Bearer t"})
+    resp = get(
+        host, "/api/me?a=1&b=x%20y&a=2", headers={"X-Thing": "v", "Authorization": "Bearer t"}
+    )
     assert resp.status_code == 200
     body = resp.json()
     assert body["fn"] == "me" and body["method"] == "GET"
@@ -287,7 +291,9 @@ def test_requests_run_concurrently(host: FunctionsHost) -> None:
 
 # -- configuration ------------------------------------------------------------------
 def test_empty_route_prefix_and_no_host_json(tmp_path: Path) -> None:
-    app = write_app(tmp_path / "a", host_json={"version": "2.0", "extensions": {"http": {"routePrefix": ""}}})
+    app = write_app(
+        tmp_path / "a", host_json={"version": "2.0", "extensions": {"http": {"routePrefix": ""}}}
+    )
     with FunctionsHost(app, port=0, stream=io.StringIO()) as h:
         assert get(h, "/health").text == "ok"
     app = write_app(tmp_path / "b", host_json=None)
@@ -303,12 +309,12 @@ def test_route_prefix_app_setting_overrides_host_json(tmp_path: Path, monkeypatc
 
 
 def test_each_host_loads_its_own_module(tmp_path: Path) -> None:
-    other = '''
+    other = """
     import azure.functions as func
     app = func.FunctionApp()
     @app.route(route="health", auth_level=func.AuthLevel.ANONYMOUS)
     def health(req): return func.HttpResponse("other app")
-    '''
+    """
     with FunctionsHost(write_app(tmp_path, other), port=0, stream=io.StringIO()) as h:
         assert get(h, "/api/health").text == "other app"
         assert h.url == f"http://127.0.0.1:{h.port}" and h.port != 0

@@ -32,7 +32,9 @@ headers = st.one_of(
     st.text(max_size=60),
     st.builds(
         lambda scheme, sep, credential, tail: scheme + sep + credential + tail,
-        st.sampled_from(["Bearer"] * 4 + ["bearer", "BEARER", "Basic", "Bearer\t", "B\u0435arer", ""]),
+        st.sampled_from(
+            ["Bearer"] * 4 + ["bearer", "BEARER", "Basic", "Bearer\t", "B\u0435arer", ""]
+        ),
         st.sampled_from([" "] * 4 + ["  ", "\t", "", "\u00a0"]),
         st.one_of(st.just(SAMPLE), st.text(alphabet=ALPHABET + ".~+/= ,\t\u00a0\r\n", max_size=40)),
         st.sampled_from([""] * 4 + [" ", "\t", "\u00a0", "\r\n", ", Bearer x", "="]),
@@ -63,8 +65,12 @@ def test_bearer_parser_returns_one_b64token_or_a_401(header):
 tokens = st.one_of(
     mutated(st.just(SAMPLE)),
     st.text(max_size=80),
-    st.builds(lambda h, p, s: f"{b64(h)}.{b64(p)}.{s}", st.binary(max_size=30),
-              st.binary(max_size=30), st.text(alphabet=ALPHABET, max_size=12)),
+    st.builds(
+        lambda h, p, s: f"{b64(h)}.{b64(p)}.{s}",
+        st.binary(max_size=30),
+        st.binary(max_size=30),
+        st.text(alphabet=ALPHABET, max_size=12),
+    ),
     st.builds(lambda p: f"{b64(b'{}')}.{p}.", st.text(alphabet=ALPHABET + "=+/", max_size=20)),
 )
 
@@ -126,9 +132,32 @@ paths = st.one_of(
     st.lists(st.text(alphabet="ab.:+~=$;%", min_size=1, max_size=5), min_size=1, max_size=5).map(
         "/".join
     ),
-    st.lists(st.sampled_from(["..", ".", "...", "..;", ".;x", "..:", "a", "a.", "+", "..+",
-                              "%2e", "x:..", "me", "", " ", "\uff0e\uff0e", "a;b", ":x"]),
-             min_size=1, max_size=5).map("/".join),
+    st.lists(
+        st.sampled_from(
+            [
+                "..",
+                ".",
+                "...",
+                "..;",
+                ".;x",
+                "..:",
+                "a",
+                "a.",
+                "+",
+                "..+",
+                "%2e",
+                "x:..",
+                "me",
+                "",
+                " ",
+                "\uff0e\uff0e",
+                "a;b",
+                ":x",
+            ]
+        ),
+        min_size=1,
+        max_size=5,
+    ).map("/".join),
 )
 
 

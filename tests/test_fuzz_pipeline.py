@@ -42,12 +42,16 @@ class FrozenClock:
 def frozen_service(stack, app_settings, clock, sleeps):
     """A process-wide service with a frozen clock and warm key caches: every allowed
     tenant's keys fetched, and one unknown-kid refresh spent per tenant (the cool-down)."""
-    service = OboService(Settings.from_env(), clock=FrozenClock(clock()), sleep=sleeps,
-                         read_timeout=2.0)
+    service = OboService(
+        Settings.from_env(), clock=FrozenClock(clock()), sleep=sleeps, read_timeout=2.0
+    )
     function_app.obo.use(service)
     seed = stack.seed
-    for user, tenant in ((seed.alice, seed.contoso), (seed.bob, seed.fabrikam),
-                         (seed.tess, seed.tailspin)):
+    for user, tenant in (
+        (seed.alice, seed.contoso),
+        (seed.bob, seed.fabrikam),
+        (seed.tess, seed.tailspin),
+    ):
         valid = seed.user_token(user, tenant)
         service.validator.validate(UserAssertion(valid))
         unknown_kid = builders.resigned_with(valid, tenant.active_key, kid="no-such-key")
@@ -78,6 +82,7 @@ def valid_tokens(stack) -> list[str]:
 
 # -- (b) validation -------------------------------------------------------------------------
 
+
 @examples(600)
 @given(data=st.data())
 def test_validator_accepts_only_the_exact_signed_text(frozen_service, valid_tokens, data):
@@ -97,12 +102,14 @@ def test_validator_accepts_only_the_exact_signed_text(frozen_service, valid_toke
 @given(data=st.data())
 def test_signed_claims_of_any_type_are_a_caller_or_a_401_or_403(frozen_service, stack, data):
     valid = stack.seed.user_token(stack.seed.alice)
-    odd = data.draw(st.dictionaries(st.sampled_from(CLAIM_NAMES), ODD_CLAIM, min_size=1,
-                                    max_size=3))
+    odd = data.draw(
+        st.dictionaries(st.sampled_from(CLAIM_NAMES), ODD_CLAIM, min_size=1, max_size=3)
+    )
     claims = {**builders.claims_of(valid), **odd}
     header = {"typ": "JWT", "alg": "RS256", "kid": stack.seed.contoso.active_key.kid}
-    token = builders.signed_raw(json.dumps(header).encode(), json.dumps(claims).encode(),
-                                stack.seed.contoso.active_key)
+    token = builders.signed_raw(
+        json.dumps(header).encode(), json.dumps(claims).encode(), stack.seed.contoso.active_key
+    )
     try:
         frozen_service.validator.validate(UserAssertion(token))
     except OboError as refused:
@@ -124,14 +131,27 @@ PATHS = st.one_of(
     st.text(max_size=16),
 )
 HEADER_NAMES = st.one_of(
-    st.sampled_from(["Accept", "Content-Type", "If-Match", "Prefer", "ConsistencyLevel",
-                     "client-request-id", "Cookie", "X-Forwarded-For", "Host", "authorization"]),
+    st.sampled_from(
+        [
+            "Accept",
+            "Content-Type",
+            "If-Match",
+            "Prefer",
+            "ConsistencyLevel",
+            "client-request-id",
+            "Cookie",
+            "X-Forwarded-For",
+            "Host",
+            "authorization",
+        ]
+    ),
     st.text(max_size=10),
 )
 HEADER_VALUES = st.one_of(st.text(max_size=20), st.sampled_from(["application/json", "*/*"]))
 QUERY = st.dictionaries(
     st.text(max_size=8).filter(lambda k: k != "echo_status"),  # a stand-in's test switch
-    st.text(max_size=12), max_size=3,
+    st.text(max_size=12),
+    max_size=3,
 )
 
 
@@ -156,8 +176,11 @@ def test_any_request_gets_no_5xx_and_refusals_cost_nothing(
         headers["Authorization"] = authorization
     path = data.draw(PATHS) if route == "downstream" else ""
     request = func.HttpRequest(
-        data.draw(METHODS), f"http://localhost:7071/api/{route}", headers=headers,
-        params=data.draw(QUERY), route_params={"path": path} if route == "downstream" else {},
+        data.draw(METHODS),
+        f"http://localhost:7071/api/{route}",
+        headers=headers,
+        params=data.draw(QUERY),
+        route_params={"path": path} if route == "downstream" else {},
         body=data.draw(st.binary(max_size=64)),
     )
     before = outbound(stack)

@@ -1,4 +1,4 @@
-"""The house rules, checked with the suite: ruff clean, and type hints on obo/ hold."""
+"""The house rules, checked with the suite: ruff clean and formatted, and type hints on obo/ hold."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_finds_nothing():
     result = _run("ruff", "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_keeps_the_tree_formatted():
+    result = _run("ruff", "format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -22,20 +22,37 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _env(state: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("OBO_", "IDENTITY_", "AZURE_"))}
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("OBO_", "IDENTITY_", "AZURE_"))
+    }
     return {**base, "OBO_DEVSTACK_STATE": str(state), "PYTHONUNBUFFERED": "1"}
 
 
 def devstack(*args: str, state: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "devstack", *args], cwd=ROOT, env=_env(state),
-                          capture_output=True, text=True, timeout=60, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "devstack", *args],
+        cwd=ROOT,
+        env=_env(state),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=stdin,
+    )
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[str], Path, list[str]]]:
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[subprocess.Popen[str], Path, list[str]]]:
     state = tmp_path_factory.mktemp("state")
-    proc = subprocess.Popen([sys.executable, "-m", "devstack", "serve", "--port", "0"], cwd=ROOT,
-                            env=_env(state), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "serve", "--port", "0"],
+        cwd=ROOT,
+        env=_env(state),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:  # the banner ends with this line once everything listens
@@ -43,7 +60,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subproces
         if line.startswith("Serving until Ctrl+C."):
             break
     else:
-        pytest.fail("serve ended early:\n" + "".join(lines) + (proc.stderr.read() if proc.stderr else ""))
+        pytest.fail(
+            "serve ended early:\n" + "".join(lines) + (proc.stderr.read() if proc.stderr else "")
+        )
     yield proc, state, lines
     if proc.poll() is None:
         proc.kill()
@@ -87,8 +106,22 @@ def test_token_for_a_guest_reads_with_diagnose_on_serves_settings(served):
     token = devstack("token", "--user", "carol", "--tenant", "contoso", state=state)
     assert token.returncode == 0, token.stderr
     report = subprocess.run(
-        [sys.executable, "-m", "obo", "diagnose", "--json", "--settings", str(state / "local.settings.json")],
-        cwd=ROOT, env=_env(state), input=token.stdout, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "obo",
+            "diagnose",
+            "--json",
+            "--settings",
+            str(state / "local.settings.json"),
+        ],
+        cwd=ROOT,
+        env=_env(state),
+        input=token.stdout,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert report.returncode == 0, report.stdout + report.stderr
     body = json.loads(report.stdout)
     assert body["usable_for_obo"] is True and body["guest"] is True
@@ -103,13 +136,21 @@ def test_token_for_another_audience_and_a_refused_ask(served):
     assert claims["scp"] == "Orders.Read"
     refused = devstack("token", "--user", "bob", "--scope", "Everything", state=state)
     assert refused.returncode == 2
-    assert refused.stderr.strip() == "python3 -m devstack token: OBO middle tier has no scope Everything"
+    assert (
+        refused.stderr.strip()
+        == "python3 -m devstack token: OBO middle tier has no scope Everything"
+    )
     for ask in (["--tenant", "nowhere"], ["--user", "mallory"]):
         unknown = devstack("token", *ask, state=state)
         assert (unknown.returncode, unknown.stderr.strip()) == (
-            2, "python3 -m devstack token: unknown user, tenant or api")
+            2,
+            "python3 -m devstack token: unknown user, tenant or api",
+        )
     outsider = devstack("token", "--user", "bob", "--tenant", "contoso", state=state)
-    assert outsider.stderr.strip() == "python3 -m devstack token: Bob is not in contoso.onmicrosoft.com"
+    assert (
+        outsider.stderr.strip()
+        == "python3 -m devstack token: Bob is not in contoso.onmicrosoft.com"
+    )
 
 
 def test_a_busy_port_is_one_line(served):
@@ -120,7 +161,8 @@ def test_a_busy_port_is_one_line(served):
     assert busy.returncode == 1
     assert busy.stderr.strip().splitlines() == [
         f"python3 -m devstack serve: port {port} is already in use (another serve, demo or func "
-        "start?); stop it, or pass --port N (0 picks a free port)."]
+        "start?); stop it, or pass --port N (0 picks a free port)."
+    ]
     assert "Traceback" not in busy.stdout + busy.stderr
 
 
@@ -134,7 +176,9 @@ def test_ctrl_c_ends_serve_with_one_line_and_removes_its_state(served):
     assert not (state / "serve.json").exists()
     gone = devstack("token", state=state)
     assert (gone.returncode, gone.stderr.strip()) == (
-        1, "python3 -m devstack token: no devstack is serving; start `python3 -m devstack serve` first.")
+        1,
+        "python3 -m devstack token: no devstack is serving; start `python3 -m devstack serve` first.",
+    )
 
 
 def test_functions_host_without_settings_names_them_at_start(tmp_path):
@@ -145,7 +189,12 @@ def test_functions_host_without_settings_names_them_at_start(tmp_path):
         port = s.getsockname()[1]
     result = subprocess.run(
         [sys.executable, "-m", "devstack.functions_host", "--app", str(app), "--port", str(port)],
-        cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+        cwd=ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "the app cannot start; fix these settings" in result.stderr
     for name in ("OBO_TENANT_ID", "OBO_CLIENT_ID", "OBO_KEY_VAULT_URL", "OBO_CERTIFICATE_NAME"):

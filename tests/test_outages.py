@@ -46,7 +46,9 @@ def _concurrently(work: Callable[[str], Reply], tokens: list[str]) -> list[Reply
 def _new_users(stack, count: int) -> list[str]:
     """Tokens of ``count`` new Contoso users: distinct users never share an exchange."""
     seed = stack.seed
-    users = [stack.directory.add_user(f"Out{uuid.uuid4().hex[:8]}", seed.contoso) for _ in range(count)]
+    users = [
+        stack.directory.add_user(f"Out{uuid.uuid4().hex[:8]}", seed.contoso) for _ in range(count)
+    ]
     return [seed.user_token(user) for user in users]
 
 
@@ -93,9 +95,7 @@ def test_key_vault_down_after_a_rejection_costs_one_load_whatever_the_number_of_
     assert stack.vault.calls("get_certificate") == 2
 
 
-def test_key_vault_slower_than_the_deadline_answers_in_time(
-    configure, stack, monkeypatch
-):
+def test_key_vault_slower_than_the_deadline_answers_in_time(configure, stack, monkeypatch):
     monkeypatch.setattr("obo.credentials.KEY_VAULT_DEADLINE", 0.2)
     configure()
     stack.vault.inject(Fault(status=503, latency=1.0, route="get_certificate", count=1))

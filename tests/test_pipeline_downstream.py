@@ -18,10 +18,17 @@ def alice_token(stack) -> str:
 
 def test_relay_passes_method_query_body_and_safe_headers(service, stack, alice_token):
     reply = call(
-        "downstream/echo/items/42", alice_token, method="POST",
-        query={"$select": "id,name"}, body=b'{"name": "x"}',
-        headers={"Content-Type": "application/json", "X-Forwarded-For": "1.2.3.4",
-                 "Cookie": "session=secret", "ConsistencyLevel": "eventual"},
+        "downstream/echo/items/42",
+        alice_token,
+        method="POST",
+        query={"$select": "id,name"},
+        body=b'{"name": "x"}',
+        headers={
+            "Content-Type": "application/json",
+            "X-Forwarded-For": "1.2.3.4",
+            "Cookie": "session=secret",
+            "ConsistencyLevel": "eventual",
+        },
     )
     assert reply.status == 200, reply.body
     echoed = reply.json()
@@ -45,8 +52,19 @@ def test_relay_methods(service, method, alice_token):
 
 @pytest.mark.parametrize(
     "path",
-    ["../me", "echo/../../admin", "echo/%2e%2e/x", "@evil.example/x", "https:evil.example",
-     "echo//x", "echo\\x", "echo/%2F", "echo/a b", "echo/./x", "http://evil.example/"],
+    [
+        "../me",
+        "echo/../../admin",
+        "echo/%2e%2e/x",
+        "@evil.example/x",
+        "https:evil.example",
+        "echo//x",
+        "echo\\x",
+        "echo/%2F",
+        "echo/a b",
+        "echo/./x",
+        "http://evil.example/",
+    ],
 )
 def test_paths_that_could_escape_the_base_url_are_400(service, stack, path, alice_token):
     reply = call("downstream/" + path, alice_token)
@@ -69,7 +87,9 @@ def test_downstream_5xx_becomes_502(service, stack, alice_token):
     assert stack.graph.calls("echo") == 1  # POST is not retried
 
 
-def test_idempotent_request_retried_after_503_honouring_retry_after(service, stack, sleeps, alice_token):
+def test_idempotent_request_retried_after_503_honouring_retry_after(
+    service, stack, sleeps, alice_token
+):
     stack.graph.inject(Fault(status=503, retry_after=2, route="echo", count=1))
     reply = call("downstream/echo/x", alice_token)
     assert reply.status == 200
@@ -107,7 +127,9 @@ def test_downstream_unreachable_is_502(service, stack, alice_token):
     assert reply.json()["code"] in ("OBO6003", "OBO6001")
 
 
-def test_cae_claims_challenge_reaches_the_client_and_drops_the_cached_token(service, stack, alice_token):
+def test_cae_claims_challenge_reaches_the_client_and_drops_the_cached_token(
+    service, stack, alice_token
+):
     oid = stack.seed.alice.object_ids[stack.seed.contoso.id]
     assert call("me", alice_token).status == 200
     claims = base64.b64decode(stack.graph.require_claims(oid)).decode()

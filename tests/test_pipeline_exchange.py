@@ -113,8 +113,14 @@ def test_msal_tenant_discovery_refused_is_entra_unreachable(service, stack):
     token = stack.seed.user_token(stack.seed.alice)
     service.validator.validate(UserAssertion(token))  # keys known: the next discovery is MSAL's
     answer = {"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant not found."}
-    stack.entra.inject(Fault(status=400, route="discovery_v2", body=json.dumps(answer).encode(),
-                             content_type="application/json"))
+    stack.entra.inject(
+        Fault(
+            status=400,
+            route="discovery_v2",
+            body=json.dumps(answer).encode(),
+            content_type="application/json",
+        )
+    )
     reply = call("me", token)
     assert (reply.status, reply.json()["code"]) == (503, "OBO5002"), reply.body
     assert reply.headers["Retry-After"] == "5"
@@ -259,7 +265,9 @@ def test_concurrent_first_requests_of_one_user_share_one_exchange(service, stack
     token = stack.seed.user_token(stack.seed.alice)
     stack.entra.inject(Fault(latency=0.3, route="token", count=1))
     replies = []
-    threads = [threading.Thread(target=lambda: replies.append(call("me", token))) for _ in range(20)]
+    threads = [
+        threading.Thread(target=lambda: replies.append(call("me", token))) for _ in range(20)
+    ]
     for t in threads:
         t.start()
     for t in threads:

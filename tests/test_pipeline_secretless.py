@@ -41,11 +41,14 @@ def test_member_round_trip_without_key_vault(secretless, stack):
     assert reply.json()["id"] == seed.alice.object_ids[seed.contoso.id]
     assert stack.vault.calls("get_certificate") == stack.vault.calls("get_secret") == 0
     assert stack.entra.last_client_assertion_header == {
-        "federated": True, "iss": stack.directory.issuer_v2(seed.contoso.id),
+        "federated": True,
+        "iss": stack.directory.issuer_v2(seed.contoso.id),
     }
 
 
-def test_guest_and_other_tenant_users_are_exchanged_with_the_home_tenants_identity(secretless, stack):
+def test_guest_and_other_tenant_users_are_exchanged_with_the_home_tenants_identity(
+    secretless, stack
+):
     seed = stack.seed
     carol = call("me", seed.user_token(seed.carol, seed.contoso))
     bob = call("me", seed.user_token(seed.bob))
@@ -72,9 +75,23 @@ def _other(f: FederatedCredential, **changes) -> FederatedCredential:
     ("change", "code", "named"),
     [
         (lambda f: f.clear(), "AADSTS700211", "issuer"),
-        (lambda f: f.__setitem__(0, _other(f[0], audiences=("api://other",))), "AADSTS700212", "audience"),
-        (lambda f: f.__setitem__(0, _other(f[0], subject="00000000-0000-0000-0000-000000000001")), "AADSTS700213", "subject"),
-        (lambda f: f.__setitem__(0, _other(f[0], audiences=("api://other",), subject="0")), "AADSTS70021", "subject"),
+        (
+            lambda f: f.__setitem__(0, _other(f[0], audiences=("api://other",))),
+            "AADSTS700212",
+            "audience",
+        ),
+        (
+            lambda f: f.__setitem__(
+                0, _other(f[0], subject="00000000-0000-0000-0000-000000000001")
+            ),
+            "AADSTS700213",
+            "subject",
+        ),
+        (
+            lambda f: f.__setitem__(0, _other(f[0], audiences=("api://other",), subject="0")),
+            "AADSTS70021",
+            "subject",
+        ),
     ],
     ids=["issuer", "audience", "subject", "nothing matches"],
 )
@@ -90,7 +107,9 @@ def test_federated_credential_mismatch_is_a_502_naming_the_fix_without_a_retry(
     assert stack.entra.calls("token") == 1  # the same identity token would fail the same way
 
 
-@pytest.mark.parametrize("fault", [Fault(status=500, route="token"), Fault(drop=True, route="token")])
+@pytest.mark.parametrize(
+    "fault", [Fault(status=500, route="token"), Fault(drop=True, route="token")]
+)
 def test_identity_endpoint_failing_is_503_with_retry_after(secretless, stack, fault):
     stack.identity.inject(fault)
     reply = call("me", stack.seed.user_token(stack.seed.alice))
@@ -119,7 +138,9 @@ def test_no_usable_identity_is_a_503_naming_azure_client_id_in_the_log(
 
 def test_an_html_answer_from_the_identity_endpoint_is_503_not_entra_unreachable(secretless, stack):
     # a proxy page with 200: MSAL fails to parse it (ValueError), which is not Entra's fault
-    stack.identity.inject(Fault(status=200, route="token", body=b"<html>Sign in to the proxy</html>"))
+    stack.identity.inject(
+        Fault(status=200, route="token", body=b"<html>Sign in to the proxy</html>")
+    )
     reply = call("me", stack.seed.user_token(stack.seed.alice))
     assert reply.status == 503, reply.body
     assert reply.json()["code"] == "OBO4004"
@@ -148,7 +169,9 @@ def test_verbose_trace_shows_the_identity_tokens_header_only(configure, stack, c
     caplog.set_level(logging.INFO, logger="obo")
     configure(**SECRETLESS, OBO_TRACE="verbose")
     assert call("me", stack.seed.user_token(stack.seed.alice)).status == 200
-    (record,) = [f for r in caplog.records if r.name == "obo.exchange" and (f := exchange_fields(r))]
+    (record,) = [
+        f for r in caplog.records if r.name == "obo.exchange" and (f := exchange_fields(r))
+    ]
     assert record["credential"] == "managed-identity"
     (request,) = json.loads(record["requests"])  # one attribute, JSON, for customDimensions
     header = request["client_assertion_header"]

@@ -18,9 +18,13 @@ def test_profile_merges_me_and_group_names_with_one_exchange(service, stack):
     assert reply.status == 200, reply.body
     assert reply.headers["Cache-Control"] == "no-store"
     assert reply.json() == {
-        "id": seed.alice.object_ids[seed.contoso.id], "displayName": "Alice",
-        "userPrincipalName": seed.alice.upn, "mail": seed.alice.upn, "jobTitle": None,
-        "tenantId": seed.contoso.id, "groups": ["All Contoso", "Sales"],
+        "id": seed.alice.object_ids[seed.contoso.id],
+        "displayName": "Alice",
+        "userPrincipalName": seed.alice.upn,
+        "mail": seed.alice.upn,
+        "jobTitle": None,
+        "tenantId": seed.contoso.id,
+        "groups": ["All Contoso", "Sales"],
     }
     assert stack.entra.calls("token") == 1  # one exchange for both Graph calls
     assert (stack.graph.calls("me"), stack.graph.calls("memberOf")) == (1, 1)
@@ -67,7 +71,11 @@ def test_graph_failing_is_502_and_graphs_404_is_a_typed_downstream_error(service
     stack.graph.clear_faults()
     stack.graph.inject(Fault(status=404, route="memberOf"))  # Graph's own error JSON
     problem = call("profile", token).json()
-    assert (problem["code"], problem["api"], problem["downstream_status"]) == ("OBO6005", "graph", 404)
+    assert (problem["code"], problem["api"], problem["downstream_status"]) == (
+        "OBO6005",
+        "graph",
+        404,
+    )
     assert reply.headers["Content-Type"] == "application/problem+json"
 
 

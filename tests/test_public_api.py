@@ -24,12 +24,12 @@ mine = OnBehalfOf()
 @app.route(route="dashboard", methods=["GET"])
 @mine.authorize(scopes=["Dashboard.Read"], apis=["graph", "orders"])
 def dashboard(req: func.HttpRequest, caller: Caller, apis: DownstreamApis) -> dict:
-    me = apis["graph"].get("me")                     # parsed JSON
+    me = apis["graph"].get("me")  # parsed JSON
     try:
         orders = apis["orders"].get("orders")["value"]
-    except DownstreamError as exc:                   # the Orders API said no (4xx)
+    except DownstreamError as exc:  # the Orders API said no (4xx)
         if exc.response.status != 403:
-            raise                                    # -> 502 problem+json, OBO6005
+            raise  # -> 502 problem+json, OBO6005
         orders = []
     return {"name": me["displayName"], "oid": caller.oid, "orders": len(orders)}
 
@@ -96,10 +96,13 @@ class Context:
     function_name = "together"
 
 
-def invoke(name: str, token: str | None, method: str = "GET", **params: str) -> tuple[int, dict, dict]:
+def invoke(
+    name: str, token: str | None, method: str = "GET", **params: str
+) -> tuple[int, dict, dict]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    request = func.HttpRequest(method, f"http://localhost/api/{name}", headers=headers,
-                               params=params, body=b"")
+    request = func.HttpRequest(
+        method, f"http://localhost/api/{name}", headers=headers, params=params, body=b""
+    )
     handler = HANDLERS[name]
     if inspect.iscoroutinefunction(handler):
         response = asyncio.run(handler(req=request, context=Context()))
@@ -122,16 +125,29 @@ def alice(stack) -> str:
 
 def test_the_public_names_are_exported_and_nothing_else():
     assert sorted(public.__all__) == sorted(
-        ["AsyncDownstreamApi", "AsyncDownstreamApis", "Caller", "DownstreamApi", "DownstreamApis",
-         "DownstreamError", "OboError", "OnBehalfOf", "Result"])
+        [
+            "AsyncDownstreamApi",
+            "AsyncDownstreamApis",
+            "Caller",
+            "DownstreamApi",
+            "DownstreamApis",
+            "DownstreamError",
+            "OboError",
+            "OnBehalfOf",
+            "Result",
+        ]
+    )
     assert all(hasattr(public, name) for name in public.__all__)
 
 
 def test_handler_gets_the_caller_and_a_client_per_named_api(mine_serves, stack, alice):
     status, headers, body = invoke("dashboard", alice)
     assert status == 200, body
-    assert body == {"name": "Alice", "oid": stack.seed.alice.object_ids[stack.seed.contoso.id],
-                    "orders": 2}
+    assert body == {
+        "name": "Alice",
+        "oid": stack.seed.alice.object_ids[stack.seed.contoso.id],
+        "orders": 2,
+    }
     assert headers["Cache-Control"] == "no-store"
     assert stack.entra.calls("token") == 2  # one exchange per downstream API
     assert (stack.graph.calls("me"), stack.orders.calls("orders")) == (1, 1)
@@ -179,7 +195,10 @@ def test_the_orders_api_saw_its_own_token_never_the_callers(mine_serves, stack, 
     assert status == 502
     assert body["code"] == "OBO6005"
     assert (body["api"], body["downstream_status"], body["downstream_code"]) == (
-        "orders", 403, "insufficient_scope")
+        "orders",
+        403,
+        "insufficient_scope",
+    )
     assert stack.orders.answered("create", 403) == 1
 
 
@@ -206,7 +225,8 @@ def test_function_scopes_are_required_on_top_of_the_api_scope(mine_serves, stack
     assert body["code"] == "OBO3014"
     assert body["required_scopes"] == ["Admin.Everything", "Admin.Read"]
     assert headers["WWW-Authenticate"] == (
-        'Bearer realm="api", error="insufficient_scope", scope="Admin.Everything Admin.Read"')
+        'Bearer realm="api", error="insufficient_scope", scope="Admin.Everything Admin.Read"'
+    )
     token = stack.seed.user_token(stack.seed.alice, scopes=["access_as_user", "Admin.Read"])
     status, _, body = invoke("admin", token)
     assert (status, body) == (200, {"scopes": ["Admin.Read", "access_as_user"]})

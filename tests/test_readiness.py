@@ -29,8 +29,15 @@ def checks(reply: Reply) -> dict[str, tuple[bool, str | None]]:
 
 def assert_reveals_no_configuration(reply: Reply, stack) -> None:
     body = reply.body.decode()
-    for value in (stack.vault.base_url, stack.entra.base_url, stack.identity.endpoint,
-                  CERTIFICATE_NAME, stack.seed.contoso.id, stack.seed.api.app_id, "127.0.0.1"):
+    for value in (
+        stack.vault.base_url,
+        stack.entra.base_url,
+        stack.identity.endpoint,
+        CERTIFICATE_NAME,
+        stack.seed.contoso.id,
+        stack.seed.api.app_id,
+        "127.0.0.1",
+    ):
         assert value not in body
     assert set(reply.json()) == {"status", "checks"}
     assert all(set(c) == {"name", "ok", "code", "detail"} for c in reply.json()["checks"])
@@ -41,7 +48,9 @@ def test_ready_when_every_check_passes(service, stack):
     assert reply.status == 200, reply.body
     assert reply.json()["status"] == "ready"
     assert checks(reply) == {
-        "settings": (True, None), "entra": (True, None), "credential": (True, None),
+        "settings": (True, None),
+        "entra": (True, None),
+        "credential": (True, None),
     }
     assert reply.headers["Cache-Control"] == "no-store"
     assert reply.headers["Content-Type"] == "application/json"
@@ -98,26 +107,34 @@ def test_key_vault_refusing_the_identity_fails_the_credential_check(configure, s
     assert reply.headers["Cache-Control"] == "no-store"
     assert reply.json()["status"] == "not_ready"
     assert checks(reply) == {
-        "settings": (True, None), "entra": (True, None), "credential": (False, "OBO4002"),
+        "settings": (True, None),
+        "entra": (True, None),
+        "credential": (False, "OBO4002"),
     }
     assert_reveals_no_configuration(reply, stack)
     assert "Key Vault Secrets User" in caplog.text  # the fix, for operators only
     assert stack.entra.calls("token") == 0
 
 
-@pytest.mark.parametrize("fault", [
-    Fault(status=500, route="discovery_v2"),
-    Fault(drop=True, route="keys"),
-    Fault(status=200, route="discovery_v2", body=b"<html>proxy sign-in</html>"),
-    Fault(status=200, route="keys", body=b'{"keys": []}', content_type="application/json"),
-], ids=["discovery-500", "keys-dropped", "discovery-not-json", "no-keys"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(status=500, route="discovery_v2"),
+        Fault(drop=True, route="keys"),
+        Fault(status=200, route="discovery_v2", body=b"<html>proxy sign-in</html>"),
+        Fault(status=200, route="keys", body=b'{"keys": []}', content_type="application/json"),
+    ],
+    ids=["discovery-500", "keys-dropped", "discovery-not-json", "no-keys"],
+)
 def test_entra_metadata_failing_fails_the_entra_check(service, stack, fault):
     stack.entra.inject(fault)
     reply = call("ready")
     assert reply.status == 503
     assert int(reply.headers["Retry-After"]) >= 1
     assert checks(reply) == {
-        "settings": (True, None), "entra": (False, "OBO3020"), "credential": (True, None),
+        "settings": (True, None),
+        "entra": (False, "OBO3020"),
+        "credential": (True, None),
     }
     assert_reveals_no_configuration(reply, stack)
 
@@ -145,7 +162,9 @@ def test_a_bad_setting_fails_the_settings_check_and_skips_the_others(
     assert reply.headers["Retry-After"] == "5"
     assert reply.json()["status"] == "not_ready"
     assert checks(reply) == {
-        "settings": (False, "OBO1001"), "entra": (False, None), "credential": (False, None),
+        "settings": (False, "OBO1001"),
+        "entra": (False, None),
+        "credential": (False, None),
     }
     skipped = [c["detail"] for c in reply.json()["checks"][1:]]
     assert skipped == ["Skipped: the settings check failed."] * 2
@@ -201,7 +220,7 @@ def test_the_local_host_reports_the_function_level_and_serves_it_without_a_key(
 
 def test_the_deployment_guide_shows_what_the_check_answers():
     guide = (ROOT / "docs" / "deployment.md").read_text()
-    section = guide[guide.index("### Check it"):]
+    section = guide[guide.index("### Check it") :]
     example = json.loads(re.search(r"```json\n(.*?)```", section, re.DOTALL).group(1))
     assert example["status"] == "not_ready"
     assert [c["name"] for c in example["checks"]] == list(DETAILS)

@@ -19,8 +19,16 @@ def assertions() -> dict[str, bytes]:
 
     def make(version: int, subject: str) -> bytes:
         return issuer.issue(
-            version, key=key, issuer="https://sts.windows.net/t/", audience="https://sp",
-            recipient=None, subject=subject, object_id="o", tenant_id="t", now=0, lifetime=60,
+            version,
+            key=key,
+            issuer="https://sts.windows.net/t/",
+            audience="https://sp",
+            recipient=None,
+            subject=subject,
+            object_id="o",
+            tenant_id="t",
+            now=0,
+            lifetime=60,
         )
 
     # a subject with '>>?' puts '-' or '_' into the base64url text
@@ -66,7 +74,10 @@ def test_the_other_saml_version_is_refused(assertions):
     ("xml", "fragment"),
     [
         (b"\xff\xfe<Assertion/>", "UTF-8"),
-        (b'<!DOCTYPE a [<!ENTITY x "y">]><Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion"/>', "document type"),
+        (
+            b'<!DOCTYPE a [<!ENTITY x "y">]><Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion"/>',
+            "document type",
+        ),
         (b"<Assertion xmlns='urn:oasis:names:tc:SAML:2.0:assertion'>", "missing"),
         (b"<Response xmlns='urn:oasis:names:tc:SAML:2.0:protocol'/>", "SAML:2.0:protocol}Response"),
         (b"", "not base64url"),

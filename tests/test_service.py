@@ -31,8 +31,14 @@ def _served(*standins) -> int:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"OBO_CLIENT_CREDENTIAL": "managed_identity", "OBO_KEY_VAULT_URL": "",
-          "OBO_CERTIFICATE_NAME": ""}],
+    [
+        {},
+        {
+            "OBO_CLIENT_CREDENTIAL": "managed_identity",
+            "OBO_KEY_VAULT_URL": "",
+            "OBO_CERTIFICATE_NAME": "",
+        },
+    ],
     ids=["certificate", "managed identity"],
 )
 def test_every_outbound_call_goes_through_the_session_handed_in(

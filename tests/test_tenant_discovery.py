@@ -87,7 +87,8 @@ def test_entra_stand_in_answers_discovery_for_an_unknown_tenant_id_like_entra(st
     tid = str(uuid.uuid4())
     reply = requests.get(
         f"{stack.entra.base_url}/{tid}/v2.0/.well-known/openid-configuration",
-        verify=str(stack.ca.ca_file), timeout=10,
+        verify=str(stack.ca.ca_file),
+        timeout=10,
     )
     assert reply.status_code == 400
     body = reply.json()
@@ -170,7 +171,9 @@ def test_a_genuine_token_signed_with_known_keys_is_admitted_without_the_budget(
     assert stack.entra.calls("discovery_v2", shared.id) >= 1
     # a forged token naming another new tenant and a known kid does not get in for free
     forged = seed.user_token(
-        seed.alice, key=FORGER, extra={"tid": str(uuid.uuid4())},
+        seed.alice,
+        key=FORGER,
+        extra={"tid": str(uuid.uuid4())},
     ).split(".")
     header = seed.user_token(seed.alice).split(".")[0]  # contoso's kid, forger's signature
     _problem(call("me", ".".join([header, *forged[1:]])), 503, "OBO3022")

@@ -27,7 +27,7 @@ SCRIPT = REPO / "tests" / "worker_index_check.py"
 SETUP = "bash tests/setup_worker_venv.sh"
 EVERY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
-GOOD_APP = '''
+GOOD_APP = """
 import azure.functions as func
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -46,24 +46,24 @@ def downstream(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("ok")
-'''
+"""
 
 BROKEN_APPS = {
     # The trigger binding is named "req" (the default) but the parameter is not: the worker
     # refuses to load the function, while the function still imports fine on Python 3.11.
-    "FunctionLoadError": '''
+    "FunctionLoadError": """
         import azure.functions as func
         app = func.FunctionApp()
         @app.route(route="me")
         def me(request: func.HttpRequest) -> func.HttpResponse:
             return func.HttpResponse("me")
-    ''',
-    "ModuleNotFoundError": '''
+    """,
+    "ModuleNotFoundError": """
         import azure.functions as func
         import package_that_is_not_in_requirements
         app = func.FunctionApp()
-    ''',
-    "ValueError": '''
+    """,
+    "ValueError": """
         import azure.functions as func
         app = func.FunctionApp()
         @app.function_name("same")
@@ -74,7 +74,7 @@ BROKEN_APPS = {
         @app.route(route="b")
         def b(req: func.HttpRequest) -> func.HttpResponse:
             return func.HttpResponse("b")
-    ''',
+    """,
 }
 
 
@@ -85,8 +85,12 @@ def worker_python() -> Path:
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     if python.exists():
         return python
-    found = subprocess.run(["bash", str(REPO / "tests" / "setup_worker_venv.sh"), "--find-python"],
-                           capture_output=True, text=True, timeout=60)
+    found = subprocess.run(
+        ["bash", str(REPO / "tests" / "setup_worker_venv.sh"), "--find-python"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if found.returncode != 0 and os.environ.get("CI") != "true":
         pytest.skip(found.stderr.strip())
     pytest.fail(
@@ -96,7 +100,9 @@ def worker_python() -> Path:
     )
 
 
-def run_check(app: Path, settings: Path | None = None) -> tuple[subprocess.CompletedProcess[str], dict]:
+def run_check(
+    app: Path, settings: Path | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict]:
     command = [str(worker_python()), str(SCRIPT), "--app", str(app)]
     if settings is not None:
         command += ["--settings", str(settings)]
@@ -105,7 +111,9 @@ def run_check(app: Path, settings: Path | None = None) -> tuple[subprocess.Compl
     try:
         summary = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        pytest.fail(f"no JSON from the check (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        pytest.fail(
+            f"no JSON from the check (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc, summary
 
 
@@ -142,10 +150,14 @@ def test_worker_summary_of_a_known_app(tmp_path: Path) -> None:
     assert summary["azure-functions-runtime"]
     functions = by_name(summary)
     assert functions["downstream"] == {
-        "name": "downstream", "function_id": functions["downstream"]["function_id"],
-        "script_file": "function_app.py", "trigger": "httpTrigger",
-        "bindings": ["http", "httpTrigger"], "route": "downstream/{*path}",
-        "methods": EVERY_METHOD, "auth_level": "function",
+        "name": "downstream",
+        "function_id": functions["downstream"]["function_id"],
+        "script_file": "function_app.py",
+        "trigger": "httpTrigger",
+        "bindings": ["http", "httpTrigger"],
+        "route": "downstream/{*path}",
+        "methods": EVERY_METHOD,
+        "auth_level": "function",
     }
     assert functions["health"]["auth_level"] == "anonymous"
 
@@ -176,7 +188,9 @@ def test_the_check_refuses_an_older_python(tmp_path: Path) -> None:
     (tmp_path / "function_app.py").write_text(GOOD_APP)
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--app", str(tmp_path / "function_app.py")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 1
     assert "3.13" in json.loads(proc.stdout)["message"]

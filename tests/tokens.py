@@ -47,7 +47,9 @@ def tampered(valid: str, **changes: object) -> str:
 def resigned_with(valid: str, key: SigningKey, *, kid: str | None = None, **header: object) -> str:
     """Same claims, signed by ``key`` (optionally claiming another key's kid)."""
     return jwt.encode(
-        claims_of(valid), key.private_key, algorithm="RS256",
+        claims_of(valid),
+        key.private_key,
+        algorithm="RS256",
         headers={"kid": kid or key.kid, **header},
     )
 

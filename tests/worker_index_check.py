@@ -62,8 +62,14 @@ def index(app_path: Path, protos_dir: Path) -> list[dict[str, object]]:
         if not FUNCTION_NAME.match(meta.name):
             raise ValueError(f"invalid function name for the host: {meta.name!r}")
         bindings = [json.loads(raw) for raw in meta.raw_bindings]
-        trigger = next((b for b in bindings if b.get("direction") == "IN"
-                        and str(b.get("type", "")).endswith("Trigger")), {})
+        trigger = next(
+            (
+                b
+                for b in bindings
+                if b.get("direction") == "IN" and str(b.get("type", "")).endswith("Trigger")
+            ),
+            {},
+        )
         entry: dict[str, object] = {
             "name": meta.name,
             "function_id": meta.function_id,
@@ -82,8 +88,12 @@ def index(app_path: Path, protos_dir: Path) -> list[dict[str, object]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--app", type=Path, default=REPO / "function_app.py")
-    parser.add_argument("--settings", type=Path, default=None,
-                        help="a local.settings.json-style file whose Values become app settings")
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        default=None,
+        help="a local.settings.json-style file whose Values become app settings",
+    )
     parser.add_argument("--protos", type=Path, default=Path(sys.prefix) / "protos")
     args = parser.parse_args(argv)
     try:
@@ -99,14 +109,19 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         print(json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)}))
         return 1
-    print(json.dumps({
-        "ok": True,
-        "app": str(args.app),
-        "python": sys.version.split()[0],
-        "azure-functions": metadata.version("azure-functions"),
-        "azure-functions-runtime": metadata.version("azure-functions-runtime"),
-        "functions": functions,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "ok": True,
+                "app": str(args.app),
+                "python": sys.version.split()[0],
+                "azure-functions": metadata.version("azure-functions"),
+                "azure-functions-runtime": metadata.version("azure-functions-runtime"),
+                "functions": functions,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

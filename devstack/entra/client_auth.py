@@ -33,14 +33,13 @@ class ClientAuthentication:
         self._jti_lock = threading.Lock()
         self.last_client_assertion_header: dict[str, object] | None = None
 
-    def authenticate(
-        self, req: Request, form: dict[str, str], tenant: Tenant, *, v1: bool
-    ) -> App:
+    def authenticate(self, req: Request, form: dict[str, str], tenant: Tenant, *, v1: bool) -> App:
         client_id = require(form, "client_id")
         app = self.directory.apps.get(client_id)
         if app is None or (tenant.id, client_id) not in self.directory.service_principals:
             raise EntraError(
-                "unauthorized_client", 700016,
+                "unauthorized_client",
+                700016,
                 f"Application with identifier '{client_id}' was not found in the directory "
                 f"'{tenant.domain}'. This can happen if the application has not been installed "
                 "by the administrator of the tenant or consented to by any user in the tenant. "

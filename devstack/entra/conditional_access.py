@@ -22,7 +22,8 @@ _CHANGED = (
 def check_policies(user: User, claims: dict[str, object], resource: App) -> None:
     if user.policy == "blocked":
         raise EntraError(
-            "access_denied", 53003,
+            "access_denied",
+            53003,
             "Access has been blocked by Conditional Access policies. The access policy does not "
             "allow token issuance.",
             suberror="message_only",
@@ -38,7 +39,10 @@ def check_policies(user: User, claims: dict[str, object], resource: App) -> None
         text = f"{_CHANGED} enroll in multi-factor authentication to access this resource."
     challenge = {"access_token": {"capolids": {"essential": True, "values": [policy_id(user)]}}}
     raise EntraError(
-        "interaction_required", code, text, suberror="basic_action",
+        "interaction_required",
+        code,
+        text,
+        suberror="basic_action",
         claims=json.dumps(challenge, separators=(",", ":")),
     )
 

@@ -30,18 +30,22 @@ def openid_configuration(directory: Directory, req: Request, *, v2: bool) -> Res
         "id_token_signing_alg_values_supported": ["RS256"],
     }
     if v2:
-        document.update({
-            "device_authorization_endpoint": f"{base}/{oauth2}/devicecode",
-            "end_session_endpoint": f"{base}/{oauth2}/logout",
-            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-            "subject_types_supported": ["pairwise"],
-            "token_endpoint_auth_methods_supported": [
-                "client_secret_post", "private_key_jwt", "client_secret_basic",
-            ],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "tenant_region_scope": "EU",
-            "cloud_instance_name": "microsoftonline.com",
-        })
+        document.update(
+            {
+                "device_authorization_endpoint": f"{base}/{oauth2}/devicecode",
+                "end_session_endpoint": f"{base}/{oauth2}/logout",
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "subject_types_supported": ["pairwise"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "private_key_jwt",
+                    "client_secret_basic",
+                ],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "tenant_region_scope": "EU",
+                "cloud_instance_name": "microsoftonline.com",
+            }
+        )
     return Response.json(document)
 
 

@@ -35,7 +35,8 @@ def invalid_client(code: int, message: str) -> EntraError:
 
 def missing(name: str) -> EntraError:
     return EntraError(
-        "invalid_request", 900144,
+        "invalid_request",
+        900144,
         f"The request body must contain the following parameter: '{name}'.",
     )
 
@@ -50,7 +51,8 @@ def require(form: dict[str, str], name: str) -> str:
 
 def no_tenant(ref: str) -> EntraError:
     return EntraError(
-        "invalid_tenant", 90002,
+        "invalid_tenant",
+        90002,
         f"Tenant '{ref}' not found. Check to make sure you have the correct tenant ID and "
         "are signing into the correct cloud. Check with your subscription administrator, "
         "this may happen if there are no active subscriptions for the tenant.",
@@ -59,7 +61,8 @@ def no_tenant(ref: str) -> EntraError:
 
 def no_resource(identifier: str, tenant: Tenant) -> EntraError:
     return EntraError(
-        "invalid_resource", 500011,
+        "invalid_resource",
+        500011,
         f"The resource principal named {identifier} was not found in the tenant named "
         f"{tenant.domain}. This can happen if the application has not been installed by the "
         "administrator of the tenant or consented to by any user in the tenant.",
@@ -74,7 +77,7 @@ def error_response(directory: Directory, req: Request, err: EntraError) -> Respo
     body: dict[str, object] = {
         "error": err.error,
         "error_description": f"AADSTS{err.code}: {err.message} Trace ID: {trace_id} "
-                             f"Correlation ID: {correlation_id} Timestamp: {timestamp}",
+        f"Correlation ID: {correlation_id} Timestamp: {timestamp}",
         "error_codes": [err.code],
         "timestamp": timestamp,
         "trace_id": trace_id,

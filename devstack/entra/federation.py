@@ -30,9 +30,7 @@ def verify_federated_assertion(
     candidates = [f for f in app.federated_credentials if f.issuer == iss]
     if not candidates:
         raise _no_record(700211, "issuer", iss)
-    issuer_tenant = directory.tenant(
-        iss.removeprefix(directory.authority_host + "/").split("/")[0]
-    )
+    issuer_tenant = directory.tenant(iss.removeprefix(directory.authority_host + "/").split("/")[0])
     try:
         if issuer_tenant is None:
             raise VerifyError(VerifyFailure.ISSUER)

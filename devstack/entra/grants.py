@@ -23,7 +23,7 @@ from devstack.keys import b64url
 _SIGNATURE_REASONS = {
     VerifyFailure.KEY_NOT_FOUND: "The key was not found.",
     VerifyFailure.SIGNATURE: "The provided signature value did not match the expected "
-                             "signature value.",
+    "signature value.",
     VerifyFailure.ISSUER: "The issuer of the assertion is not this tenant.",
 }
 
@@ -33,7 +33,8 @@ def client_credentials(
 ) -> dict[str, object]:
     if scopes != [".default"]:
         raise EntraError(
-            "invalid_scope", 1002012,
+            "invalid_scope",
+            1002012,
             "The provided value for scope is not valid. Client credential flows must have a "
             "scope value with /.default suffixed to the resource identifier (application ID URI).",
         )
@@ -41,15 +42,21 @@ def client_credentials(
 
 
 def on_behalf_of(
-    directory: Directory, form: dict[str, str], tenant: Tenant, client: App, resource: App,
-    scopes: list[str], saml_version: int | None,
+    directory: Directory,
+    form: dict[str, str],
+    tenant: Tenant,
+    client: App,
+    resource: App,
+    scopes: list[str],
+    saml_version: int | None,
 ) -> dict[str, object]:
     if form.get("requested_token_use") != "on_behalf_of":
         raise missing("requested_token_use")
     claims = _user_assertion(directory, require(form, "assertion"), tenant, client)
     if resource.app_id == client.app_id:
         raise EntraError(
-            "invalid_request", 90009,
+            "invalid_request",
+            90009,
             f"Application '{client.app_id}'({client.name}) is requesting a token for itself. "
             "This scenario is supported only if resource is specified using the GUID based App "
             "Identifier.",
@@ -57,14 +64,16 @@ def on_behalf_of(
     user = directory.user_by_oid(tenant.id, str(claims.get("oid")))
     if user is None:
         raise EntraError(
-            "invalid_grant", 50034,
+            "invalid_grant",
+            50034,
             f"The user account does not exist in the {tenant.domain} directory.",
         )
     consented = directory.consents.get((tenant.id, client.app_id, resource.app_id), set())
     wanted = [s for s in scopes if s != ".default"]
     if not consented or any(s not in consented for s in wanted):
         raise EntraError(
-            "invalid_grant", 65001,
+            "invalid_grant",
+            65001,
             "The user or administrator has not consented to use the application with ID "
             f"'{client.app_id}' named '{client.name}'. Send an interactive authorization "
             "request for this user and resource.",
@@ -75,7 +84,12 @@ def on_behalf_of(
     if saml_version is not None:
         return _saml_answer(directory, form, tenant, user, resource, saml_version, granted)
     token = directory.user_token(
-        user, tenant, client, resource, granted, mfa="mfa" in (claims.get("amr") or []),
+        user,
+        tenant,
+        client,
+        resource,
+        granted,
+        mfa="mfa" in (claims.get("amr") or []),
         version=resource.token_version,
     )
     return {"access_token": token, "scope": granted, "refresh_token": _refresh_token()}
@@ -97,14 +111,16 @@ def _user_assertion(
         if exc.reason is not VerifyFailure.LIFETIME:
             reason = _SIGNATURE_REASONS.get(exc.reason, exc.reason.value)
             raise EntraError(
-                "invalid_grant", 50013,
+                "invalid_grant",
+                50013,
                 f"Assertion failed signature validation. [Reason - {reason}, Thumbprint of key "
                 f"used by client: '{header.get('kid')}', Found key 'Start=..., End=...']",
             ) from None
         claims = unverified  # expired: AADSTS500133 below says so
     if not client.accepts_audience(str(claims.get("aud"))):
         raise EntraError(
-            "invalid_grant", 500131,
+            "invalid_grant",
+            500131,
             "Assertion audience does not match the Client app presenting the assertion. The "
             f"audience in the assertion was '{claims.get('aud')}' and the expected audience is "
             f"'{client.app_id}' or one of the Application Uris of this application with App ID "
@@ -116,14 +132,16 @@ def _user_assertion(
     if float(claims.get("exp", 0)) < now:
         expiry = dt.datetime.fromtimestamp(float(claims.get("exp", 0)), dt.UTC)
         raise EntraError(
-            "invalid_grant", 500133,
+            "invalid_grant",
+            500133,
             "Assertion is not within its valid time range. Ensure that the access token is not "
             "expired before using it for user assertion, or request a new token. Current time: "
             f"{iso(now)}, expiry time of assertion {expiry:%Y-%m-%dT%H:%M:%S}Z.",
         )
     if "scp" not in claims or claims.get("idtyp") == "app":
         raise EntraError(
-            "invalid_grant", 50027,
+            "invalid_grant",
+            50027,
             "JWT token is invalid: the assertion is not a delegated user access token (no 'scp' "
             "claim); app-only tokens cannot be used On-Behalf-Of a user.",
         )
@@ -131,19 +149,30 @@ def _user_assertion(
 
 
 def _saml_answer(
-    directory: Directory, form: dict[str, str], tenant: Tenant, user: User, resource: App,
-    version: int, granted: list[str],
+    directory: Directory,
+    form: dict[str, str],
+    tenant: Tenant,
+    user: User,
+    resource: App,
+    version: int,
+    granted: list[str],
 ) -> dict[str, object]:
     """The assertion, UTF-8 XML in base64url without padding, as the OBO docs describe."""
     xml = saml.issue(
-        version, key=tenant.active_key, issuer=directory.issuer_v1(tenant.id),
+        version,
+        key=tenant.active_key,
+        issuer=directory.issuer_v1(tenant.id),
         audience=resource.identifier_uris[0] if resource.identifier_uris else resource.app_id,
-        recipient=resource.saml_recipient, subject=user.upn,
-        object_id=user.object_ids[tenant.id], tenant_id=tenant.id,
-        now=directory.clock(), lifetime=directory.token_lifetime,
+        recipient=resource.saml_recipient,
+        subject=user.upn,
+        object_id=user.object_ids[tenant.id],
+        tenant_id=tenant.id,
+        now=directory.clock(),
+        lifetime=directory.token_lifetime,
     )
     return {
-        "access_token": b64url(xml), "scope": granted,
+        "access_token": b64url(xml),
+        "scope": granted,
         "issued_token_type": form["requested_token_type"],
         "refresh_token": _refresh_token(),
     }

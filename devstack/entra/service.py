@@ -30,18 +30,37 @@ class Entra(Service):
         # Simulates a token endpoint that ignores requested_token_type and answers a JWT.
         self.ignore_requested_token_type = False
         routes: list[tuple[str, str, str, _Endpoint]] = [
-            ("GET", "/{tenant}/v2.0/.well-known/openid-configuration", "discovery_v2",
-             lambda req: discovery.openid_configuration(directory, req, v2=True)),
-            ("GET", "/{tenant}/.well-known/openid-configuration", "discovery_v1",
-             lambda req: discovery.openid_configuration(directory, req, v2=False)),
-            ("GET", "/{tenant}/discovery/v2.0/keys", "keys",
-             lambda req: discovery.signing_keys(directory, req)),
-            ("GET", "/{tenant}/discovery/keys", "keys_v1",
-             lambda req: discovery.signing_keys(directory, req)),
-            ("POST", "/{tenant}/oauth2/v2.0/token", "token",
-             lambda req: self._token(req, v1=False)),
-            ("POST", "/{tenant}/oauth2/token", "token_v1",
-             lambda req: self._token(req, v1=True)),
+            (
+                "GET",
+                "/{tenant}/v2.0/.well-known/openid-configuration",
+                "discovery_v2",
+                lambda req: discovery.openid_configuration(directory, req, v2=True),
+            ),
+            (
+                "GET",
+                "/{tenant}/.well-known/openid-configuration",
+                "discovery_v1",
+                lambda req: discovery.openid_configuration(directory, req, v2=False),
+            ),
+            (
+                "GET",
+                "/{tenant}/discovery/v2.0/keys",
+                "keys",
+                lambda req: discovery.signing_keys(directory, req),
+            ),
+            (
+                "GET",
+                "/{tenant}/discovery/keys",
+                "keys_v1",
+                lambda req: discovery.signing_keys(directory, req),
+            ),
+            (
+                "POST",
+                "/{tenant}/oauth2/v2.0/token",
+                "token",
+                lambda req: self._token(req, v1=False),
+            ),
+            ("POST", "/{tenant}/oauth2/token", "token_v1", lambda req: self._token(req, v1=True)),
         ]
         for method, pattern, name, endpoint in routes:
             self.route(method, pattern, name, self._answering_errors(endpoint))
@@ -68,7 +87,8 @@ class Entra(Service):
         grant = require(form, "grant_type")
         if grant not in ("client_credentials", JWT_BEARER):
             raise EntraError(
-                "unsupported_grant_type", 70003,
+                "unsupported_grant_type",
+                70003,
                 f"The app requested an unsupported grant type '{grant}'.",
             )
         tenant = token_request.token_tenant(self.directory, req, form, grant)

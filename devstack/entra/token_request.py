@@ -34,7 +34,8 @@ def token_tenant(directory: Directory, req: Request, form: dict[str, str], grant
         home = _home_tenant_of_assertion(directory, form.get("assertion", ""))
     if home is None:
         raise EntraError(
-            "invalid_request", 50059,
+            "invalid_request",
+            50059,
             "No tenant-identifying information found in either the request or implied by any "
             "provided credentials.",
         )
@@ -78,14 +79,16 @@ def requested(
         scopes.append(name)
     if len(found) > 1:
         raise EntraError(
-            "invalid_scope", 28000,
+            "invalid_scope",
+            28000,
             "Provided value for the input parameter scope is not valid because it contains "
             "more than one resource.",
         )
     resource = next(iter(found.values()))
     if any(s != ".default" and s not in resource.scopes for s in scopes):
         raise EntraError(
-            "invalid_scope", 70011,
+            "invalid_scope",
+            70011,
             _INVALID_SCOPE + f" The scope '{' '.join(raw)}' does not exist.",
         )
     return resource, scopes
@@ -108,13 +111,15 @@ def saml_version(
         return None
     if token_type not in SAML_VERSIONS or grant != JWT_BEARER:
         raise EntraError(
-            "invalid_request", 9002313,
+            "invalid_request",
+            9002313,
             "Invalid request. Request is malformed or invalid. The requested_token_type "
             f"'{token_type}' is not supported for this grant.",
         )
     if scopes != [".default"]:
         raise EntraError(
-            "invalid_scope", 70011,
+            "invalid_scope",
+            70011,
             _INVALID_SCOPE + " A SAML token is issued for the whole resource: request "
             "'<entity id>/.default'.",
         )

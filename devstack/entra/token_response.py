@@ -20,9 +20,12 @@ def shape(
     if v1:
         now = int(directory.clock())
         shaped: dict[str, object] = {
-            "token_type": "Bearer", "expires_in": str(lifetime),
-            "ext_expires_in": str(lifetime), "expires_on": str(now + lifetime),
-            "not_before": str(now), "resource": identifier,
+            "token_type": "Bearer",
+            "expires_in": str(lifetime),
+            "ext_expires_in": str(lifetime),
+            "expires_on": str(now + lifetime),
+            "not_before": str(now),
+            "resource": identifier,
         }
     else:
         shaped = {"token_type": "Bearer"}
