@@ -192,8 +192,11 @@ class Code(Enum):
         "OBO3005",
         Unauthorized,
         "issuer is not the token's tenant",
-        "issuer is not the token's tenant",
-        "a token minted elsewhere",
+        "issuer is not the token's tenant in the cloud of `OBO_AUTHORITY_HOST` (v1: "
+        "`https://sts.windows.net/{tid}/`, in Azure China `https://sts.chinacloudapi.cn/{tid}/`; "
+        "v2: `<OBO_AUTHORITY_HOST>/{tid}/v2.0`)",
+        "a token minted elsewhere, or `OBO_AUTHORITY_HOST` names another cloud than the "
+        "token's (Azure China: `https://login.partner.microsoftonline.cn`)",
     )
     TENANT_NOT_ALLOWED = (
         "OBO3006",

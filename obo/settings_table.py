@@ -176,7 +176,8 @@ AUTHORITY_HOST = Setting(
     "OBO_AUTHORITY_HOST",
     p.https_url,
     "`https://` URL",
-    "national clouds: `https://login.microsoftonline.us`, `https://login.chinacloudapi.cn`. "
+    "national clouds: `https://login.microsoftonline.us`, Azure China "
+    "`https://login.partner.microsoftonline.cn` (the issuer of its v2 tokens). "
     "Instance discovery is on only for the public cloud hosts.",
     default="https://login.microsoftonline.com",
 )
