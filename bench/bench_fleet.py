@@ -2,7 +2,7 @@
 
 Run: ``nice .venv/bin/python -m bench.bench_fleet`` (needs Debian's ``redis-server``; a local
 one is started on a free port). Prints two Markdown tables; docs/performance.md holds a recent
-run. ``--smoke`` runs tiny sizes so that tests/test_bench.py keeps the benchmark alive.
+run. ``--smoke`` runs tiny sizes so that tests/project/test_bench.py keeps the benchmark alive.
 """
 
 from __future__ import annotations

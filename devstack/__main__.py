@@ -62,7 +62,7 @@ def _setup_test_tools() -> None:
 
 
 # Debian packages the suite runs for real: the shared-cache tests start redis-server; the
-# certificate script's tests run under BusyBox and GNU tools, with jq (tests/test_infra.py).
+# certificate script's tests run under BusyBox and GNU tools, with jq (tests/project/test_infra.py).
 SYSTEM_PACKAGES = {"redis-server": "redis-server", "busybox": "busybox", "jq": "jq"}
 
 

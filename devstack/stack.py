@@ -69,6 +69,23 @@ class DevStack:
         self.vault.import_certificate(CERTIFICATE_NAME, seed.api_key, seed.api_certificate)
         return self
 
+    def reset(self) -> None:
+        """Every stand-in back to its seeded behaviour: no injected faults, zeroed counters,
+        no pending claims challenge, no test switch left on. Tests call it around each test;
+        the directory (users, consents, certificates) is left as it is."""
+        for service in (
+            self.entra,
+            self.vault,
+            self.identity,
+            self.graph,
+            self.saml_api,
+            self.orders,
+        ):
+            service.clear_faults()
+            service.reset_counters()
+        self.graph.clear_claims()
+        self.entra.ignore_requested_token_type = False
+
     def stop(self) -> None:
         for server in self._servers:
             server.stop()

@@ -3,7 +3,7 @@
 Each member carries its code, the error class that raises it (hence its HTTP status), a
 short title, and the troubleshooting row: what it means and what to do. The table in
 docs/troubleshooting.md ("The project's codes") and the tree at the top of
-:mod:`obo.errors` are rendered from here, and tests/test_codes.py keeps both equal to it.
+:mod:`obo.errors` are rendered from here, and tests/unit/test_codes.py keeps both equal to it.
 
 Codes come in bands, as Microsoft.Identity.Web numbers its messages (IDW101xx
 configuration, IDW102xx authorization, IDW103xx token validation; AzureAD/

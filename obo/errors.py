@@ -74,7 +74,7 @@
               OBO6002  the downstream API timed out
 
 Each class takes a member of the registry, :class:`obo.codes.Code`, whose entry names the
-class that raises it (the tree above is rendered from there, tests/test_codes.py keeps the
+class that raises it (the tree above is rendered from there, tests/unit/test_codes.py keeps the
 two equal). Codes are stable and searchable: OBO1xxx configuration, OBO2xxx request,
 OBO3xxx token validation, OBO4xxx credential (Key Vault, managed identity), OBO5xxx exchange
 (Entra), OBO6xxx downstream. Entra's ``AADSTS…`` codes pass through unchanged. A

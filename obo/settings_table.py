@@ -2,8 +2,9 @@
 
 :class:`obo.config.Settings` reads its values through this table, ``Settings.partial`` uses
 its placeholders, docs/configuration.md shows the tables :func:`markdown`,
-:func:`named_api_markdown` and :func:`identity_markdown` render (tests/test_docs.py keeps them
-equal), and tests/test_infra.py compares the names with what infra/ deploys.
+:func:`named_api_markdown` and :func:`identity_markdown` render (tests/project/test_docs.py
+keeps them equal), and tests/project/test_infra.py compares the names with what infra/
+deploys.
 
 Downstream APIs are a pattern, not fixed names: each :class:`ApiKey` is
 ``OBO_DOWNSTREAM_<KEY>`` for the API named ``default`` and ``OBO_DOWNSTREAM__<NAME>__<KEY>``

@@ -43,25 +43,11 @@ def _running_stack(clock: Clock) -> Iterator[DevStack]:
 
 @pytest.fixture
 def stack(_running_stack: DevStack, clock: Clock) -> Iterator[DevStack]:
-    """The shared stack with faults cleared and counters zeroed for this test."""
-    services = (
-        _running_stack.entra,
-        _running_stack.vault,
-        _running_stack.identity,
-        _running_stack.graph,
-        _running_stack.saml_api,
-        _running_stack.orders,
-    )
-    for service in services:
-        service.clear_faults()
-        service.reset_counters()
-    _running_stack.graph.clear_claims()
+    """The shared stack, reset to its seeded behaviour, with the clock at real time."""
+    _running_stack.reset()
     clock.offset = 0.0
     yield _running_stack
-    for service in services:
-        service.clear_faults()
-    _running_stack.graph.clear_claims()
-    _running_stack.entra.ignore_requested_token_type = False
+    _running_stack.reset()
     clock.offset = 0.0
 
 

@@ -1,4 +1,4 @@
-"""Helpers for tests/test_infra.py: parse infra/*.bicep with pycep-parser and read the result.
+"""Helpers for tests/project/test_infra.py: parse infra/*.bicep with pycep-parser and read the result.
 
 pycep turns a Bicep file into JSON-like dicts. Identifiers and string literals both come out as
 plain strings, so `resolve` follows a string that names a variable (or a parameter with a

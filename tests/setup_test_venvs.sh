@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test tools that cannot share the main .venv:
-#  - .venv-worker: Python 3.13 with the Azure Functions Python worker (tests/test_worker_index.py)
-#  - .venv-checkov: checkov, which pins an older pycep-parser than tests/test_infra.py needs
+#  - .venv-worker: Python 3.13 with the Azure Functions Python worker (tests/project/test_worker_index.py)
+#  - .venv-checkov: checkov, which pins an older pycep-parser than tests/project/test_infra.py needs
 # Idempotent: each venv is rebuilt only when its requirements change.
 # Without Python 3.13 the worker venv is left out with one line saying so (exit status 0): the
 # worker tests then skip with the same line, or fail when CI=true.
@@ -29,7 +29,7 @@ if [[ "$tools" == *" worker "* ]] \
     if ! missing="$(WORKER_VENV="$worker_venv" bash tests/setup_worker_venv.sh --find-python \
             2>&1 >/dev/null)"; then
         if [ "${CI:-}" = "true" ]; then
-            echo "missing (CI=true: tests/test_worker_index.py will fail): $missing"
+            echo "missing (CI=true: tests/project/test_worker_index.py will fail): $missing"
         else
             echo "skipped: $missing"
         fi

@@ -17,7 +17,7 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${WORKER_VENV:-$repo/.venv-worker}"
-NO_PYTHON="the Azure Functions worker check (tests/test_worker_index.py) needs Python 3.13: \
+NO_PYTHON="the Azure Functions worker check (tests/project/test_worker_index.py) needs Python 3.13: \
 install it (pyenv install 3.13, or apt install python3.13 where your distribution has it) \
 or set WORKER_PYTHON=/path/to/python3.13, then run the tests again"
 

@@ -3,7 +3,7 @@
 // and Key Vault are all reached with that identity.
 //
 // The app settings below are the contract with the code (obo/config.py SETTING_NAMES and
-// docs/configuration): tests/test_infra.py fails if a name here and in the code drift apart.
+// docs/configuration): tests/project/test_infra.py fails if a name here and in the code drift apart.
 // OBO_CA_BUNDLE is for local runs only and is deliberately not set in Azure.
 //
 // siteConfig holds only properties that Flex Consumption accepts. Flex rejects a set of
@@ -13,7 +13,7 @@
 // errors in microsoft/azure-pipelines-tasks#21032, Azure/terraform-azurerm-avm-res-web-site#283
 // and #360; the full evidence table is in that repository's PR #345). Enforcement is rolled out
 // per region, so a property that deploys in one region can fail in the next. The runtime and
-// scale live in functionAppConfig instead. The allow-list in tests/test_infra.py
+// scale live in functionAppConfig instead. The allow-list in tests/project/test_infra.py
 // (FLEX_SITE_CONFIG_ALLOWED) comes from Microsoft's Flex samples.
 
 @description('Azure region.')

@@ -1,7 +1,7 @@
 // API 1's certificate, created in Key Vault at deployment time. ARM cannot create Key Vault
 // certificates, so an Azure CLI deployment script does it (create-certificate.sh): idempotent,
 // it only creates a new version when the certificate is missing, disabled or close to expiry
-// (tests/test_infra.py runs that decision under BusyBox and GNU coreutils), and it returns the
+// (tests/project/test_infra.py runs that decision under BusyBox and GNU coreutils), and it returns the
 // public certificate and its validity for the app registration's keyCredentials.
 //
 // The script service runs the script in a container instance with a temporary storage account
@@ -44,7 +44,7 @@ param scriptIdentityId string
 
 // 2.64+ images run on Azure Linux (GNU coreutils) instead of Alpine (BusyBox); 2.65+ ship jq again
 // (Azure/azure-cli#29830, #29867); awk is absent (Azure/azure-cli#30450), so the script avoids it.
-// The script itself runs under BusyBox too (tests/test_infra.py), so an older image only costs
+// The script itself runs under BusyBox too (tests/project/test_infra.py), so an older image only costs
 // security fixes, not a certificate per deployment. Tags: mcr.microsoft.com/v2/azure-cli/tags/list
 @description('Azure CLI version of the script container (an mcr.microsoft.com/azure-cli tag).')
 param azCliVersion string = '2.67.0'

@@ -7,7 +7,7 @@
 # base64 DER) is read: the private key never leaves Key Vault here. The script identity needs
 # "Key Vault Certificates Officer" on the vault.
 #
-# Portable on purpose (POSIX sh; tests/test_infra.py runs it under BusyBox and under bash with GNU
+# Portable on purpose (POSIX sh; tests/project/test_infra.py runs it under BusyBox and under bash with GNU
 # coreutils). The expiry is compared by converting Key Vault's ISO 8601 UTC timestamp
 # ("2026-01-31T12:00:00+00:00") to epoch seconds with shell arithmetic, never with `date -d`:
 # BusyBox `date` (the Alpine-based azure-cli images up to 2.63) cannot parse that format, so the

@@ -304,7 +304,7 @@ resource apiManagedIdentityCredential 'Microsoft.Graph/applications/federatedIde
 // same client, consent type and resource: declarations of one client and resource overwrite each
 // other's scope (maintainer review of the grant sample, msgraph-bicep-types PR #211). So there is
 // exactly one grant per (client, resource), carrying all its scopes space-separated
-// (tests/test_infra.py), and a re-deploy rewrites it to the declared scopes. Not verifiable
+// (tests/project/test_infra.py), and a re-deploy rewrites it to the declared scopes. Not verifiable
 // offline: docs/deployment.md lists the check to run.
 resource apiDownstreamGrant 'Microsoft.Graph/oauth2PermissionGrants@v1.0' = if (grantAdminConsent) {
   clientId: apiSp.id

@@ -17,7 +17,7 @@ import requests
 
 from devstack.functions_host import FunctionsHost
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 TEST_APP = """
 import asyncio

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_worker_index import worker_python
+from tests.project.test_worker_index import worker_python
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # What the two setup scripts run on the worker's path, and nothing that could find a Python 3.13.
 TOOLS = ("bash", "dirname", "cat", "sha256sum")
 NEEDS_313 = (
-    "the Azure Functions worker check (tests/test_worker_index.py) needs Python 3.13: install it "
+    "the Azure Functions worker check (tests/project/test_worker_index.py) needs Python 3.13: install it "
     "(pyenv install 3.13, or apt install python3.13 where your distribution has it) or set "
     "WORKER_PYTHON=/path/to/python3.13, then run the tests again"
 )
@@ -61,7 +61,7 @@ def test_setup_in_ci_without_python_313_says_the_worker_tests_will_fail(no_pytho
     result = _setup({**no_python_313, "CI": "true"})
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.splitlines() == [
-        f"missing (CI=true: tests/test_worker_index.py will fail): {NEEDS_313}"
+        f"missing (CI=true: tests/project/test_worker_index.py will fail): {NEEDS_313}"
     ]
 
 

@@ -16,8 +16,8 @@ import requests
 
 from devstack import saml
 from devstack.seed import SAML_ENTITY_ID
-from tests.test_devstack_entra import ASSERTION_TYPE as CLIENT_ASSERTION_TYPE
-from tests.test_devstack_entra import (
+from tests.devstack.test_devstack_entra import ASSERTION_TYPE as CLIENT_ASSERTION_TYPE
+from tests.devstack.test_devstack_entra import (
     JWT_BEARER,
     assert_http_error,
     assert_msal_error,

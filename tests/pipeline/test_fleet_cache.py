@@ -1,6 +1,6 @@
 """The shared OBO cache (OBO_CACHE_URL) against a real redis-server: two services in this
 process stand for two instances (each its own L1), the clock is moved instead of slept.
-The same behaviours across real host processes: tests/test_fleet_processes.py."""
+The same behaviours across real host processes: tests/pipeline/test_fleet_processes.py."""
 
 from __future__ import annotations
 

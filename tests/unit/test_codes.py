@@ -1,5 +1,5 @@
 """The registry of error codes (obo/codes.py): one cause per code, raised by the class its
-entry names, rendered into obo/errors.py and docs/troubleshooting.md (tests/test_docs.py)."""
+entry names, rendered into obo/errors.py and docs/troubleshooting.md (tests/project/test_docs.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from obo.errors import (
 )
 from obo.shared_load import SharedLoad
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [
     *sorted((ROOT / "obo").glob("*.py")),
     ROOT / "function_app.py",

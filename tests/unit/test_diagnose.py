@@ -14,7 +14,7 @@ from obo.__main__ import render
 from obo.diagnose import diagnose, relative
 from obo.errors import Unauthorized
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STABLE_KEYS = {
     "kind",
     "version",

@@ -12,7 +12,7 @@ from obo.codes import Code
 from obo.codes import markdown as codes_markdown
 from obo.config import SETTING_NAMES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TROUBLESHOOTING = (ROOT / "docs" / "troubleshooting.md").read_text()
 CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text()
 
@@ -23,7 +23,7 @@ def test_aadsts_table_in_docs_is_generated_from_the_code():
 
 def test_codes_table_in_docs_is_generated_from_the_registry():
     # every code the API can return has a row: raise sites take obo.codes.Code members
-    # (tests/test_codes.py), and the rows are rendered from them
+    # (tests/unit/test_codes.py), and the rows are rendered from them
     assert codes_markdown() in TROUBLESHOOTING
     documented = re.findall(r"^\| (OBO\d{4}) \|", TROUBLESHOOTING, re.MULTILINE)
     assert documented == [code.value for code in Code]

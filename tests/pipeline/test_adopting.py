@@ -11,7 +11,7 @@ import requests
 
 from devstack.functions_host import FunctionsHost
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = (ROOT / "docs" / "adopting.md").read_text()
 
 

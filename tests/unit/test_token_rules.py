@@ -20,7 +20,7 @@ from obo.transport import new_session
 from obo.user_assertion import UserAssertion
 from obo.validation import TokenValidator
 from tests import tokens
-from tests.test_jwt_segments import SIGNED_ODD_CLAIMS
+from tests.unit.test_jwt_segments import SIGNED_ODD_CLAIMS
 
 ANY = "any"  # the validator's answer is not spelled out; diagnose must still agree with it
 

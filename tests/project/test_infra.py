@@ -28,8 +28,7 @@ from pathlib import Path
 import pytest
 
 from obo.config import CLIENT_CREDENTIALS, SETTING_NAMES
-
-from . import infra_helpers as ih
+from tests import infra_helpers as ih
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 API = "app/api.bicep"

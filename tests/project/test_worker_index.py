@@ -22,7 +22,7 @@ from devstack.functions_host import FunctionsHost
 
 pytestmark = pytest.mark.worker
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tests" / "worker_index_check.py"
 SETUP = "bash tests/setup_worker_venv.sh"
 EVERY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]

@@ -18,9 +18,9 @@ from devstack.httpserver import Fault
 from devstack.stack import CERTIFICATE_NAME
 from obo.readiness import DETAILS
 from tests.client import FUNCTIONS, Reply, call
-from tests.test_pipeline_secretless import SECRETLESS
+from tests.pipeline.test_pipeline_secretless import SECRETLESS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def checks(reply: Reply) -> dict[str, tuple[bool, str | None]]:
