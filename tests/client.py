@@ -74,3 +74,16 @@ def through(service: Any, token: str, path: str = "me", method: str = "GET") -> 
         return api.request(method, path)
     except OboError as exc:
         return error_result(exc)
+
+
+def run_module(*args: str, timeout: float = 300) -> Any:
+    """``python -m <args>`` from the project's root, as a person runs the README's commands:
+    the finished process, its output captured as text."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=root, capture_output=True, text=True, timeout=timeout
+    )

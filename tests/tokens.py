@@ -67,3 +67,19 @@ def signed_raw(header: bytes, payload: bytes, key: SigningKey) -> str:
 
 def _b64raw(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# Signed claims of a type Entra never issues: a 401 or 403, never a 500 (and diagnose agrees).
+ODD_CLAIMS = [
+    {"aud": ["x", "y"]},
+    {"aud": None},
+    {"tid": 42},
+    {"tid": None},
+    {"oid": 7},
+    {"scp": ["access_as_user"]},
+    {"exp": "soon"},
+    {"nbf": "later"},
+    {"ver": 2},
+]
+# Odd, but in claims the API does not read: the token stays usable.
+IRRELEVANT_ODD_CLAIMS = [{"idtyp": ["app"]}, {"acr": 5}, {"amr": "pwd"}, {"xms_cc": {}}]

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.client import run_module
 
 
 def test_demo_round_trip_completes_and_shows_no_token():
-    result = subprocess.run(
-        [sys.executable, "-m", "devstack", "demo", "--once", "--port", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_module("devstack", "demo", "--once", "--port", "0", timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Round trip complete." in out
@@ -41,13 +31,7 @@ def test_shared_cache_demo_second_instance_answers_with_no_exchange():
     from tests.redis_server import require_redis_server
 
     require_redis_server()
-    result = subprocess.run(
-        [sys.executable, "-m", "devstack", "demo", "--shared-cache", "--once"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    result = run_module("devstack", "demo", "--shared-cache", "--once", timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "exchanged On-Behalf-Of Carol with Entra ID (token endpoint calls: 1)" in out

@@ -18,6 +18,7 @@ certificate credentials" and "Microsoft Entra authentication and authorization e
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import secrets
@@ -762,32 +763,30 @@ def test_obo_under_an_mfa_policy_is_a_claims_challenge_until_mfa(stack: DevStack
     assert "mfa" in claims["amr"]
 
 
-def test_obo_when_mfa_registration_is_required(stack: DevStack) -> None:
-    seed = stack.seed
-    dave = seed.dave
-    saved = dave.policy
-    dave.policy = "mfa_registration"
+@contextlib.contextmanager
+def conditional_access(user, policy: str):
+    """``user`` under ``policy`` for the block, then back to the seeded one."""
+    saved, user.policy = user.policy, policy
     try:
-        result, http = obo(stack, seed.user_token(dave))
+        yield user
+    finally:
+        user.policy = saved
+
+
+def test_obo_when_mfa_registration_is_required(stack: DevStack) -> None:
+    with conditional_access(stack.seed.dave, "mfa_registration") as dave:
+        result, http = obo(stack, stack.seed.user_token(dave))
         description = assert_msal_error(result, http, 400, "interaction_required", 50079)
         assert "enroll in multi-factor authentication" in description
         assert result["claims"]
-    finally:
-        dave.policy = saved
 
 
 def test_obo_blocked_by_conditional_access(stack: DevStack) -> None:
-    seed = stack.seed
-    dave = seed.dave
-    saved = dave.policy
-    dave.policy = "blocked"
-    try:
+    with conditional_access(stack.seed.dave, "blocked") as dave:
         # Even with MFA done: a block is not something the user can satisfy.
-        result, http = obo(stack, seed.user_token(dave, mfa=True))
+        result, http = obo(stack, stack.seed.user_token(dave, mfa=True))
         description = assert_msal_error(result, http, 400, "access_denied", 53003)
         assert "blocked by Conditional Access" in description
-    finally:
-        dave.policy = saved
 
 
 def test_obo_for_the_middle_tiers_own_scope_is_refused(stack: DevStack) -> None:

@@ -66,9 +66,10 @@ def fresh_name() -> str:
     return f"rotation-{uuid.uuid4().hex[:8]}"
 
 
-def reader_token(stack) -> str:
+def reader_token(stack, tenant=None) -> str:
+    """The Function App identity's token for Key Vault, from its tenant or ``tenant``."""
     return stack.directory.app_token(
-        stack.seed.contoso,
+        tenant or stack.seed.contoso,
         stack.seed.function_identity,
         stack.seed.key_vault,
         resource_uri=stack.vault.resource,
@@ -232,12 +233,7 @@ def test_token_for_another_identity_is_forbidden(stack):
 
 
 def _other_tenant(stack) -> str:
-    return stack.directory.app_token(
-        stack.seed.fabrikam,
-        stack.seed.function_identity,
-        stack.seed.key_vault,
-        resource_uri=stack.vault.resource,
-    )
+    return reader_token(stack, stack.seed.fabrikam)
 
 
 def _foreign_key(stack) -> str:

@@ -68,6 +68,15 @@ def rotated(service, stack):
     stack.vault.import_certificate(CERTIFICATE_NAME, seed.api_key, seed.api_certificate)
 
 
+def _served_once_back(stack, dependency, clock, memo: float) -> None:
+    """The dependency recovers; once the remembered failure has lapsed, a new user is served."""
+    dependency.clear_faults()
+    clock.advance(memo)
+    (token,) = _new_users(stack, 1)
+    reply = call("me", token)
+    assert reply.status == 200, reply.body
+
+
 # -- Key Vault -----------------------------------------------------------------------------
 def test_key_vault_down_after_a_rejection_costs_one_load_whatever_the_number_of_requests(
     service, stack, clock, rotated
@@ -86,11 +95,7 @@ def test_key_vault_down_after_a_rejection_costs_one_load_whatever_the_number_of_
     assert stack.vault.calls("get_certificate") == 1
 
     # Key Vault is back: after the window the next request loads version 2 and is served
-    stack.vault.clear_faults()
-    clock.advance(KEY_VAULT_FAILURE_MEMO)
-    (token,) = _new_users(stack, 1)
-    reply = call("me", token)
-    assert reply.status == 200, reply.body
+    _served_once_back(stack, stack.vault, clock, KEY_VAULT_FAILURE_MEMO)
     assert service.credentials.current().version == rotated
     assert stack.vault.calls("get_certificate") == 2
 
@@ -165,11 +170,7 @@ def test_msal_discovery_failure_is_shared_and_remembered(service, stack, clock):
     assert stack.entra.calls("discovery_v2") == 1
     assert stack.entra.calls("token") == 0
 
-    stack.entra.clear_faults()
-    clock.advance(DISCOVERY_FAILURE_MEMO)
-    (token,) = _new_users(stack, 1)
-    reply = call("me", token)
-    assert reply.status == 200, reply.body
+    _served_once_back(stack, stack.entra, clock, DISCOVERY_FAILURE_MEMO)
 
 
 # -- managed identity (secretless) ---------------------------------------------------------

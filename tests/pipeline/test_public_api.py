@@ -124,18 +124,9 @@ def alice(stack) -> str:
 
 
 def test_the_public_names_are_exported_and_nothing_else():
+    exported = "AsyncDownstreamApi AsyncDownstreamApis Caller DownstreamApi DownstreamApis"
     assert sorted(public.__all__) == sorted(
-        [
-            "AsyncDownstreamApi",
-            "AsyncDownstreamApis",
-            "Caller",
-            "DownstreamApi",
-            "DownstreamApis",
-            "DownstreamError",
-            "OboError",
-            "OnBehalfOf",
-            "Result",
-        ]
+        f"{exported} DownstreamError OboError OnBehalfOf Result".split()
     )
     assert all(hasattr(public, name) for name in public.__all__)
 

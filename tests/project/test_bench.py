@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.client import run_module
 
 
 def test_benchmark_smoke_run_prints_its_table():
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_obo", "--smoke", "--iterations", "50"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_module("bench.bench_obo", "--smoke", "--iterations", "50")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| this project, warm path, 50 cached users |" in done.stdout
     assert "| memory per cached user (validation + OBO token) |" in done.stdout
@@ -32,14 +21,7 @@ def test_fleet_benchmark_smoke_run_prints_its_tables():
     from tests.redis_server import require_redis_server
 
     require_redis_server()
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_fleet", "--smoke"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_module("bench.bench_fleet", "--smoke")
     assert done.returncode == 0, done.stderr[-2000:]
     # one exchange per user whatever the number of instances, when they share Redis
     assert "| 1 | yes | 3 | 6 (6) | 3 | 1.00 |" in done.stdout
