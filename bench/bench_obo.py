@@ -24,7 +24,6 @@ import msal  # noqa: E402
 
 from devstack.httpserver import Fault  # noqa: E402
 from devstack.stack import DevStack  # noqa: E402
-from obo.bearer import bearer_token  # noqa: E402
 from obo.cache import OboToken  # noqa: E402
 from obo.clients import DownstreamApi  # noqa: E402
 from obo.config import Settings  # noqa: E402
@@ -40,8 +39,9 @@ def _stats(samples: list[float]) -> tuple[float, float]:
 
 
 def _warm_request(svc: OboService, header: str) -> None:
-    assertion = UserAssertion(bearer_token(header))
-    caller = svc.validator.validate(assertion)
+    """What a request costs before the downstream call: the header, validation and the
+    cached exchange, through the same calls the public API makes (spans included)."""
+    caller, assertion = svc.authenticate({"Authorization": header})
     svc.exchanger.token_for(caller, assertion)
 
 

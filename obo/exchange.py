@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -286,10 +287,16 @@ def _partition(caller: Caller, api: DownstreamSettings) -> str:
     """What besides the assertion tells entries apart: one entry per (user, tenant, API).
     An API is its scopes and a SAML token type (an assertion and an access token for the
     same ``/.default`` are different tokens)."""
-    scopes = sorted(api.scopes)
-    if api.token_type != "jwt":
-        scopes.append(f"token_type={api.token_type}")
-    return json.dumps([caller.tid, scopes])
+    return _partition_of(caller.tid, tuple(api.scopes), api.token_type)
+
+
+@functools.lru_cache(maxsize=4096)
+def _partition_of(tid: str, scopes: tuple[str, ...], token_type: str) -> str:
+    """Memoised: the same few (tenant, API) pairs on every request of the warm path."""
+    named = sorted(scopes)
+    if token_type != "jwt":
+        named.append(f"token_type={token_type}")
+    return json.dumps([tid, named])
 
 
 def _raised_in(exc: BaseException, module: str) -> bool:

@@ -18,12 +18,11 @@ more place to keep free of secrets.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from types import TracebackType
 
-from opentelemetry import metrics, trace
+from opentelemetry import context, metrics, trace
 from opentelemetry.trace import Span, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from obo.errors import OboError
 
@@ -41,21 +40,37 @@ _exchange_duration = _meter.create_histogram(
 )
 
 
-@contextmanager
-def span(name: str, **attributes: Any) -> Iterator[Span]:
-    """A span that marks an escaping error with ``error.type`` and, for Entra's refusals,
-    the AADSTS code and correlation id the sign-in logs are searched by."""
-    with _tracer.start_as_current_span(
-        name,
-        attributes={k: v for k, v in attributes.items() if v is not None},
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as current:
-        try:
-            yield current
-        except BaseException as exc:
-            mark_failed(current, exc)
-            raise
+def span(name: str, **attributes: AttributeValue) -> _Scope:
+    """A span around a block, marking an escaping error with ``error.type`` and, for Entra's
+    refusals, the AADSTS code and correlation id the sign-in logs are searched by."""
+    return _Scope(_tracer.start_span(name, attributes=attributes))
+
+
+class _Scope:
+    """``with span(...) as current:``. The span becomes the current one (the parent of what
+    the block starts) only when it records: without an SDK, or when sampled out, making it
+    current would cost more than the whole cached request (a context attach, ~4 us) for
+    nothing, so the warm path stays as fast as without telemetry (docs/performance.md)."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, current: Span) -> None:
+        self._span = current
+        self._token: object | None = None
+
+    def __enter__(self) -> Span:
+        if self._span.is_recording():
+            self._token = context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None:
+            mark_failed(self._span, exc)
+        if self._token is not None:
+            context.detach(self._token)  # type: ignore[arg-type]
+        self._span.end()
 
 
 def mark_failed(current: Span, exc: BaseException) -> None:

@@ -72,21 +72,23 @@ class TokenValidator:
         """The caller behind the token; a token seen before (its SHA-256, computed once per
         request) is only re-checked for expiry.
 
-        Only the canonical spelling of a token gets this far, so one token is one cache entry
-        here and in the exchange's cache. Any failure to read the untrusted token is a 401,
-        whatever the JSON or JWT library raises (issue 9, finding 5).
+        Only the canonical spelling of a token is ever remembered, so one token is one cache
+        entry here and in the exchange's cache: a respelling has another SHA-256, misses, and
+        is refused below before anything is stored (hence the look-up may come first, which
+        keeps the strict reading off the warm path). Any failure to read the untrusted token
+        is a 401, whatever the JSON or JWT library raises (issue 9, finding 5).
         """
-        token = assertion.raw
-        try:
-            jwt_segments.split_canonical(token)
-        except jwt_segments.MalformedToken as exc:
-            raise _malformed(exc) from None
         digest = assertion.digest
         caller = self._validated.get(digest)
         if caller is not None:
             if caller.expires_at + LEEWAY < self._clock():
                 raise _expired()
             return caller
+        token = assertion.raw
+        try:
+            jwt_segments.split_canonical(token)
+        except jwt_segments.MalformedToken as exc:
+            raise _malformed(exc) from None
         try:
             caller = self._validate(token)
         except OboError:
