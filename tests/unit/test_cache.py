@@ -12,86 +12,78 @@ import pytest
 
 from obo.cache import ExpiringLru, SingleFlight
 
+START = 1000.0
+
 
 class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+    """Stands still at ``START`` unless a test moves ``now``."""
+
+    now = START
 
     def __call__(self) -> float:
         return self.now
 
 
 @pytest.fixture
-def clock() -> Clock:
+def still() -> Clock:
     return Clock()
 
 
+@pytest.fixture
+def lru(still: Clock) -> ExpiringLru[str]:
+    """A map of two entries at most, on the ``still`` clock."""
+    return ExpiringLru(2, still)
+
+
+def _put(lru: ExpiringLru[str], key: bytes, value: str, ttl: float = 60) -> None:
+    """Put ``value`` to expire ``ttl`` seconds after ``START``."""
+    lru.put(key, value, expires_at=START + ttl)
+
+
 # -- ExpiringLru ----------------------------------------------------------------------------
-def test_an_entry_is_served_until_its_expiry_and_never_from_then_on(clock):
-    lru: ExpiringLru[str] = ExpiringLru(10, clock)
-    lru.put(b"k", "v", expires_at=clock.now + 60)
-    clock.now += 59.999
+def test_an_entry_is_served_until_its_expiry_and_never_from_then_on(lru, still):
+    _put(lru, b"k", "v", ttl=60)
+    _put(lru, b"expired", "v", ttl=-1)
+    assert lru.get(b"expired") is None
+    still.now = START + 59.999
     assert lru.get(b"k") == "v"
-    clock.now += 0.001  # expires_at itself is already too late
+    still.now = START + 60  # expires_at itself is already too late
     assert lru.get(b"k") is None
-    assert len(lru) == 0  # the expired entry was dropped, not kept
+    assert len(lru) == 0  # expired entries are dropped, not kept
 
 
-def test_an_entry_put_already_expired_is_never_served(clock):
-    lru: ExpiringLru[str] = ExpiringLru(10, clock)
-    lru.put(b"k", "v", expires_at=clock.now - 1)
-    assert lru.get(b"k") is None
-
-
-def test_putting_a_key_again_replaces_its_value_and_expiry(clock):
-    lru: ExpiringLru[str] = ExpiringLru(10, clock)
-    lru.put(b"k", "old", expires_at=clock.now + 10)
-    lru.put(b"k", "new", expires_at=clock.now + 100)
-    clock.now += 50
-    assert lru.get(b"k") == "new"
-    assert len(lru) == 1
-
-
-def test_beyond_the_bound_the_least_recently_put_entry_goes_first(clock):
-    lru: ExpiringLru[int] = ExpiringLru(2, clock)
-    for i, key in enumerate((b"a", b"b", b"c")):
-        lru.put(key, i, expires_at=clock.now + 60)
+def test_beyond_the_bound_the_least_recently_used_entry_goes_first(lru):
+    for key in (b"a", b"b", b"c"):
+        _put(lru, key, key.decode())
     assert len(lru) == 2
-    assert (lru.get(b"a"), lru.get(b"b"), lru.get(b"c")) == (None, 1, 2)
+    assert (lru.get(b"a"), lru.get(b"b"), lru.get(b"c")) == (None, "b", "c")
 
 
-def test_a_get_makes_an_entry_the_most_recent_so_another_is_evicted(clock):
-    lru: ExpiringLru[int] = ExpiringLru(2, clock)
-    lru.put(b"a", 0, expires_at=clock.now + 60)
-    lru.put(b"b", 1, expires_at=clock.now + 60)
-    assert lru.get(b"a") == 0
-    lru.put(b"c", 2, expires_at=clock.now + 60)
-    assert (lru.get(b"a"), lru.get(b"b"), lru.get(b"c")) == (0, None, 2)
+def test_a_get_makes_an_entry_the_most_recent_so_another_is_evicted(lru):
+    _put(lru, b"a", "a")
+    _put(lru, b"b", "b")
+    assert lru.get(b"a") == "a"
+    _put(lru, b"c", "c")
+    assert (lru.get(b"a"), lru.get(b"b"), lru.get(b"c")) == ("a", None, "c")
 
 
-def test_a_put_of_a_known_key_makes_it_the_most_recent(clock):
-    lru: ExpiringLru[int] = ExpiringLru(2, clock)
-    lru.put(b"a", 0, expires_at=clock.now + 60)
-    lru.put(b"b", 1, expires_at=clock.now + 60)
-    lru.put(b"a", 9, expires_at=clock.now + 60)
-    lru.put(b"c", 2, expires_at=clock.now + 60)
-    assert (lru.get(b"a"), lru.get(b"b")) == (9, None)
+def test_putting_a_key_again_replaces_value_and_expiry_and_makes_it_the_most_recent(lru, still):
+    _put(lru, b"a", "old", ttl=10)
+    _put(lru, b"b", "b")
+    _put(lru, b"a", "new", ttl=100)
+    _put(lru, b"c", "c")
+    still.now = START + 50
+    assert (lru.get(b"a"), lru.get(b"b")) == ("new", None)
 
 
-def test_discard_forgets_one_entry_and_ignores_an_absent_key(clock):
-    lru: ExpiringLru[int] = ExpiringLru(10, clock)
-    lru.put(b"a", 0, expires_at=clock.now + 60)
-    lru.put(b"b", 1, expires_at=clock.now + 60)
+def test_discard_forgets_one_entry_and_clear_all(lru):
+    _put(lru, b"a", "a")
+    _put(lru, b"b", "b")
     lru.discard(b"a")
-    lru.discard(b"never-put")
-    assert (lru.get(b"a"), lru.get(b"b"), len(lru)) == (None, 1, 1)
-
-
-def test_clear_forgets_every_entry(clock):
-    lru: ExpiringLru[int] = ExpiringLru(10, clock)
-    lru.put(b"a", 0, expires_at=clock.now + 60)
+    lru.discard(b"never-put")  # no error
+    assert (lru.get(b"a"), lru.get(b"b"), len(lru)) == (None, "b", 1)
     lru.clear()
-    assert (lru.get(b"a"), len(lru)) == (None, 0)
+    assert (lru.get(b"b"), len(lru)) == (None, 0)
 
 
 # -- SingleFlight ---------------------------------------------------------------------------
@@ -180,18 +172,16 @@ def test_different_keys_run_concurrently_each_with_its_own_result():
     assert got == {b"alice": "alice", b"bob": "bob"}
 
 
-def test_after_a_failed_leader_the_next_caller_runs_again():
+def test_a_flight_that_ended_is_no_cache_and_a_failed_one_lets_the_next_caller_run():
     flight: SingleFlight[str] = SingleFlight()
+    outcomes = iter([TimeoutError("Entra timed out"), "first token", "second token"])
 
-    def fail() -> str:
-        raise TimeoutError("Entra timed out")
+    def work() -> str:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     with pytest.raises(TimeoutError):
-        flight.run(b"key", fail)
-    assert flight.run(b"key", lambda: "second try") == "second try"
-
-
-def test_a_finished_flight_is_not_a_cache():
-    flight: SingleFlight[int] = SingleFlight()
-    runs = iter(range(10))
-    assert [flight.run(b"key", lambda: next(runs)) for _ in range(3)] == [0, 1, 2]
+        flight.run(b"key", work)
+    assert [flight.run(b"key", work), flight.run(b"key", work)] == ["first token", "second token"]
