@@ -140,7 +140,9 @@ class KeySource:
             raise
         key = (keys if keys is not None else entry.keys).get(kid)
         if key is None:
-            if not entry.keys:
+            if not entry.keys or entry.fetched_at < entry.tried_at:
+                # no keys, or the last refresh failed: Entra may publish this kid by now
+                # (a key roll during an outage), so the token cannot be judged yet: 503
                 raise unavailable()
             raise UnknownKey(kid)
         return key

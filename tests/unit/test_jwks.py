@@ -123,3 +123,24 @@ def test_known_keys_are_served_while_a_refresh_fails_and_retried_after_the_cool_
     clock.advance(REFRESH_COOLDOWN)  # that successful refresh is the day's
     keys.key(tenant.id, known.kid)
     assert stack.entra.calls(route, tenant.id) == 3
+
+
+def test_a_new_kid_while_entra_fails_the_refresh_is_unavailable_not_an_unknown_key(
+    keys, stack, tenant, clock
+):
+    from obo.errors import DependencyUnavailable
+
+    keys.key(tenant.id, tenant.keys[0].kid)
+    rolled = tenant.prepare_rollover()
+    tenant.publish(rolled)  # Entra rolled its key, but its key set cannot be read just now
+    stack.entra.inject(Fault(status=503, route="keys"))
+    clock.advance(REFRESH_COOLDOWN)
+    with pytest.raises(DependencyUnavailable) as refused:
+        keys.key(tenant.id, rolled.kid)
+    assert refused.value.code == "OBO3020"  # retry later, not "a key the tenant does not publish"
+    with pytest.raises(DependencyUnavailable):  # still unknown within the cool-down: still 503
+        keys.key(tenant.id, rolled.kid)
+
+    stack.entra.clear_faults()
+    clock.advance(REFRESH_COOLDOWN)
+    assert _same(keys.key(tenant.id, rolled.kid), rolled)
