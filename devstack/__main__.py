@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import venv
@@ -120,14 +121,21 @@ def main(argv: list[str]) -> int:
 
 
 def _child(args: list[str]) -> int:
-    """The command, run with the project's venv. Ctrl+C reaches it too (same process
-    group): wait for it to end itself, with its own one-line goodbye."""
+    """The command, run with the project's venv. Ctrl+C at a terminal reaches it too (same
+    process group): wait for it to end itself, with its own one-line goodbye. A SIGINT sent
+    to this process alone (``kill -INT``, a supervisor) is passed on if the child has not
+    ended within a moment, so the child never outlives the command that started it."""
     child = subprocess.Popen(args, cwd=ROOT)
     while True:
         try:
             return child.wait()
         except KeyboardInterrupt:
-            continue
+            try:
+                return child.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                child.send_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                continue
 
 
 if __name__ == "__main__":
