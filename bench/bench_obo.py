@@ -92,7 +92,7 @@ def documented_approach(stack: DevStack, users: int, iterations: int) -> tuple[f
         instance_discovery=False,
     )
     tokens = [seed.user_token(u) for u in _users(stack, users)]
-    scopes = list(svc.settings.downstream_scopes)
+    scopes = list(svc.settings.default_api.scopes)
     samples = []
     for i in range(iterations):
         token = tokens[i % len(tokens)]

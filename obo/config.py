@@ -180,18 +180,6 @@ class Settings:
         return self.apis[DEFAULT_API]
 
     @property
-    def downstream_base_url(self) -> str:
-        return self.default_api.base_url
-
-    @property
-    def downstream_scopes(self) -> tuple[str, ...]:
-        return self.default_api.scopes
-
-    @property
-    def downstream_token_type(self) -> TokenType:
-        return self.default_api.token_type
-
-    @property
     def saml_resource(self) -> str:
         return self.default_api.saml_resource
 

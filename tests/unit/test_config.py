@@ -23,12 +23,12 @@ def test_defaults_follow_the_design():
     assert s.allowed_tenants == frozenset({GOOD["OBO_TENANT_ID"]})
     assert s.audiences == {GOOD["OBO_CLIENT_ID"], f"api://{GOOD['OBO_CLIENT_ID']}"}
     assert s.required_scopes == {"access_as_user"}
-    assert s.downstream_base_url == "https://graph.microsoft.com/v1.0"
-    assert s.downstream_scopes == ("https://graph.microsoft.com/User.Read",)
+    assert s.default_api.base_url == "https://graph.microsoft.com/v1.0"
+    assert s.default_api.scopes == ("https://graph.microsoft.com/User.Read",)
     assert s.authority("8a1f0000-0000-0000-0000-000000000001").endswith(
         "/8a1f0000-0000-0000-0000-000000000001"
     )
-    assert (s.downstream_token_type, s.saml_endpoint, s.trace_verbose) == ("jwt", "v1", False)
+    assert (s.default_api.token_type, s.saml_endpoint, s.trace_verbose) == ("jwt", "v1", False)
 
 
 def test_saml_downstream_names_its_entity_id():
@@ -41,14 +41,14 @@ def test_saml_downstream_names_its_entity_id():
             "OBO_TRACE": "verbose",
         }
     )
-    assert (s.downstream_token_type, s.saml_endpoint, s.trace_verbose) == ("saml1", "v2", True)
+    assert (s.default_api.token_type, s.saml_endpoint, s.trace_verbose) == ("saml1", "v2", True)
     assert s.saml_resource == "https://erp.example/saml"
 
 
 def test_lists_accept_commas_and_spaces_and_star():
     s = Settings.from_env({**GOOD, "OBO_ALLOWED_TENANTS": "*", "OBO_DOWNSTREAM_SCOPES": "a/x, a/y"})
     assert s.allowed_tenants is None and s.tenant_allowed("anything")
-    assert s.downstream_scopes == ("a/x", "a/y")
+    assert s.default_api.scopes == ("a/x", "a/y")
 
 
 def test_never_a_tenantless_authority():
@@ -380,7 +380,7 @@ def test_partial_settings_collect_every_refusal_in_one_pass():
     assert set(refused) == {*bad, "OBO_DOWNSTREAM__ORDERS__RELAY", "OBO_DOWNSTREAM__HR__SCOPE"}
     assert all(name in reason and MARK not in reason for name, reason in refused.items())
     assert (settings.client_id, settings.trace, settings.cache_url) == (UNSET_ID, "basic", None)
-    assert settings.downstream_token_type == "jwt" and "orders" not in settings.apis
+    assert settings.default_api.token_type == "jwt" and "orders" not in settings.apis
     with pytest.raises(ConfigurationError) as info:  # from_env: the first in the table's order
         Settings.from_env(env)
     assert info.value.extra["setting"] == "OBO_CLIENT_ID"
